@@ -1,0 +1,153 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
+
+import type { DestinationStream, Logger } from 'pino';
+import { authenticateRequest, scopePlugin } from './auth/context';
+import { TokenService } from './auth/token.service';
+import type { Config } from './config';
+import { Database } from './db/database';
+import { createFormatError, databaseUnavailablePlugin, errorBody } from './errors';
+import { handleGraphQL } from './http/graphql-handler';
+import { createLogger } from './logger';
+import { createPersonLoaders } from './people/person.loaders';
+import type { PeopleContext } from './people/person.resolver';
+import { PersonService } from './people/person.service';
+import { buildPeopleSchema } from './schema';
+
+export interface App {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly database: Database;
+  readonly tokens: TokenService;
+  readonly people: PersonService;
+  readonly server: http.Server;
+  /** Starts listening; resolves to the base URL, e.g. http://127.0.0.1:4000. */
+  listen(): Promise<string>;
+  /** Stops accepting connections, lets in-flight requests finish, then closes the database. */
+  close(): Promise<void>;
+}
+
+const REQUEST_ID_PATTERN = /^[\w.:-]{1,64}$/;
+
+function sendJson(response: ServerResponse, status: number, body: string): void {
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+  response.end(body);
+}
+
+/** Builds the whole service (database, schema, Apollo, HTTP routes) without listening. */
+export async function createApp(config: Config, options: { logDestination?: DestinationStream } = {}): Promise<App> {
+  const logger = createLogger(config, options.logDestination);
+  const database = await Database.open(config.databaseUrl);
+  const tokens = new TokenService(database);
+  const people = new PersonService(database, config.maxPageSize);
+
+  const apollo = new ApolloServer<PeopleContext>({
+    schema: await buildPeopleSchema(),
+    introspection: config.introspection,
+    includeStacktraceInErrorResponses: config.stacktraces,
+    formatError: createFormatError(logger, config.stacktraces),
+    logger,
+    nodeEnv: config.production ? 'production' : 'development',
+    plugins: [
+      // The cache-control plugin wraps every field resolver; this service sets no cache hints.
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginLandingPageDisabled(),
+      // Federated tracing is for Apollo's hosted reporting, which this service does not use.
+      ApolloServerPluginInlineTraceDisabled(),
+      scopePlugin,
+      databaseUnavailablePlugin,
+    ],
+  });
+  await apollo.start();
+
+  let closing = false;
+
+  async function route(request: IncomingMessage, response: ServerResponse, requestLogger: Logger): Promise<void> {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path === '/healthz') return sendJson(response, 200, '{"status":"ok"}');
+    if (path === '/readyz') {
+      try {
+        await database.ping();
+        return sendJson(response, 200, '{"status":"ready"}');
+      } catch (error) {
+        requestLogger.warn({ err: error }, 'readiness check failed');
+        return sendJson(response, 503, errorBody('SERVICE_UNAVAILABLE', 'Database unavailable'));
+      }
+    }
+    if (path === '/graphql') {
+      const requestId = String(response.getHeader('x-request-id'));
+      return handleGraphQL(apollo, request, response, {
+        bodyLimitBytes: config.bodyLimitBytes,
+        buildContext: async () => ({
+          identity: await authenticateRequest(tokens, request.headers.authorization),
+          requestId,
+          logger: requestLogger,
+          people,
+          personLoaders: createPersonLoaders(people),
+        }),
+      });
+    }
+    return sendJson(response, 404, errorBody('NOT_FOUND', `No route ${path}; GraphQL is served at /graphql`));
+  }
+
+  const server = http.createServer((request, response) => {
+    const started = process.hrtime.bigint();
+    const given = request.headers['x-request-id'];
+    const requestId = typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+    const requestLogger = logger.child({ reqId: requestId });
+    response.setHeader('x-request-id', requestId);
+    if (closing) response.setHeader('connection', 'close');
+    response.on('finish', () => {
+      requestLogger.info(
+        {
+          method: request.method,
+          path: (request.url ?? '').split('?')[0],
+          status: response.statusCode,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        'request',
+      );
+    });
+    route(request, response, requestLogger).catch((error: unknown) => {
+      requestLogger.error({ err: error }, 'request failed');
+      if (!response.headersSent) sendJson(response, 500, errorBody('INTERNAL_SERVER_ERROR', 'Internal server error'));
+      else response.destroy();
+    });
+  });
+
+  return {
+    config,
+    logger,
+    database,
+    tokens,
+    people,
+    server,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          const { port } = server.address() as AddressInfo;
+          const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+          resolve(`http://${host}:${port}`);
+        });
+      }),
+    close: async () => {
+      closing = true;
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const forceClose = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+      await drained;
+      clearTimeout(forceClose);
+      await apollo.stop();
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { Logger } from 'pino';
+import { forbidden, isDatabaseUnavailable, serviceUnavailable, unauthenticated } from '../errors';
+import { grants, requiredScope } from './scopes';
+import type { TokenIdentity, TokenService } from './token.service';
+
+export interface RequestContext {
+  identity: TokenIdentity;
+  requestId: string;
+  logger: Logger;
+}
+
+const FAILURE_MESSAGES = {
+  malformed: 'Invalid token',
+  unknown: 'Invalid token',
+  expired: 'Token expired',
+  revoked: 'Token revoked',
+} as const;
+
+/** Resolves the Bearer token of a request to its identity, or throws a coded 401. */
+export async function authenticateRequest(
+  tokens: TokenService,
+  authorization: string | undefined,
+): Promise<TokenIdentity> {
+  if (!authorization) throw unauthenticated('Authentication required: send "Authorization: Bearer <token>"', false);
+  const match = /^Bearer +(\S+) *$/i.exec(authorization);
+  if (!match) throw unauthenticated('Malformed Authorization header; expected "Bearer <token>"', true);
+  let result;
+  try {
+    result = await tokens.authenticate(match[1]);
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) throw serviceUnavailable();
+    throw error;
+  }
+  if (!result.ok) throw unauthenticated(FAILURE_MESSAGES[result.reason], true);
+  return result.identity;
+}
+
+/** Refuses a whole operation, before any resolver runs, when the token lacks its scope. */
+export const scopePlugin: ApolloServerPlugin<RequestContext> = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation({ contextValue, operation }) {
+        const needed = requiredScope(operation?.operation ?? 'query');
+        if (!grants(contextValue.identity.scopes, needed)) {
+          throw forbidden(`This operation needs the "${needed}" scope`);
+        }
+      },
+    };
+  },
+};

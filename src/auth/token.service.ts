@@ -1,0 +1,128 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../db/database';
+import { isUniqueViolation } from '../errors';
+import { ApiToken } from './token.entity';
+import { generateToken, hashesEqual, hashToken, isWellFormedToken } from './token-format';
+import { isScope, SCOPES, type Scope } from './scopes';
+
+export interface TokenIdentity {
+  id: string;
+  name: string;
+  scopes: Scope[];
+}
+
+export interface CreatedToken extends TokenIdentity {
+  token: string;
+  expiresAt: string | null;
+}
+
+export type Authentication =
+  | { ok: true; identity: TokenIdentity }
+  | { ok: false; reason: 'malformed' | 'unknown' | 'expired' | 'revoked' };
+
+export class TokenError extends Error {}
+
+/** Recording every use would turn each read into a write; once a minute is precise enough. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export function parseScopes(list: string): Scope[] {
+  const scopes = list
+    .split(',')
+    .map((scope) => scope.trim())
+    .filter(Boolean);
+  if (scopes.length === 0) throw new TokenError(`At least one scope is needed (${SCOPES.join(', ')})`);
+  for (const scope of scopes) {
+    if (!isScope(scope)) throw new TokenError(`Unknown scope "${scope}"; scopes are ${SCOPES.join(', ')}`);
+  }
+  return [...new Set(scopes)] as Scope[];
+}
+
+export class TokenService {
+  constructor(
+    private readonly database: Database,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  private get repository() {
+    return this.database.manager.getRepository(ApiToken);
+  }
+
+  async create(name: string, scopes: Scope[], expiresAt: Date | null = null): Promise<CreatedToken> {
+    const trimmed = name.trim();
+    if (!/^[\w.:@-]{1,100}$/.test(trimmed)) {
+      throw new TokenError('A token name is 1-100 letters, digits or . _ : @ -');
+    }
+    const token = generateToken();
+    const record: ApiToken = {
+      id: randomUUID(),
+      name: trimmed,
+      tokenHash: hashToken(token),
+      scopes: scopes.join(','),
+      createdAt: this.now().toISOString(),
+      expiresAt: expiresAt?.toISOString() ?? null,
+      revokedAt: null,
+      lastUsedAt: null,
+    };
+    try {
+      await this.database.write((manager) => manager.insert(ApiToken, record));
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new TokenError(`A token named "${trimmed}" already exists`);
+      throw error;
+    }
+    return { id: record.id, name: record.name, token, scopes, expiresAt: record.expiresAt };
+  }
+
+  list(): Promise<ApiToken[]> {
+    return this.repository.find({ order: { createdAt: 'ASC' } });
+  }
+
+  async count(): Promise<number> {
+    return this.repository.count();
+  }
+
+  /** Revokes by id or by name; revoking twice keeps the first revocation time. */
+  async revoke(idOrName: string): Promise<ApiToken> {
+    const token = await this.repository.findOne({ where: [{ id: idOrName }, { name: idOrName }] });
+    if (!token) throw new TokenError(`No token with id or name "${idOrName}"`);
+    if (!token.revokedAt) {
+      token.revokedAt = this.now().toISOString();
+      await this.database.write((manager) =>
+        manager.update(ApiToken, { id: token.id }, { revokedAt: token.revokedAt }),
+      );
+    }
+    return token;
+  }
+
+  async authenticate(presented: string): Promise<Authentication> {
+    if (!isWellFormedToken(presented)) return { ok: false, reason: 'malformed' };
+    const presentedHash = hashToken(presented);
+    const record = await this.repository.findOne({ where: { tokenHash: presentedHash } });
+    if (!record || !hashesEqual(record.tokenHash, presentedHash)) return { ok: false, reason: 'unknown' };
+    const now = this.now();
+    if (record.revokedAt) return { ok: false, reason: 'revoked' };
+    if (record.expiresAt && record.expiresAt <= now.toISOString()) return { ok: false, reason: 'expired' };
+    this.recordUse(record, now);
+    return {
+      ok: true,
+      identity: { id: record.id, name: record.name, scopes: record.scopes.split(',').filter(isScope) },
+    };
+  }
+
+  private recordUse(record: ApiToken, now: Date): void {
+    if (record.lastUsedAt && now.getTime() - Date.parse(record.lastUsedAt) < LAST_USED_RESOLUTION_MS) return;
+    const lastUsedAt = now.toISOString();
+    // Not awaited: the request should not wait for bookkeeping, and a failure here is harmless.
+    this.database
+      .write((manager) => manager.update(ApiToken, { id: record.id }, { lastUsedAt }))
+      .catch(() => undefined);
+  }
+}
+
+/** `90d`, `12h`, `30m` from now; `never` for no expiry. */
+export function parseExpiry(value: string, now = new Date()): Date | null {
+  if (value === 'never') return null;
+  const match = /^(\d{1,6})([dhm])$/.exec(value);
+  if (!match) throw new TokenError(`Cannot read expiry "${value}"; use e.g. 90d, 12h, 30m or never`);
+  const unitMs = { d: 86_400_000, h: 3_600_000, m: 60_000 }[match[2] as 'd' | 'h' | 'm'];
+  return new Date(now.getTime() + Number(match[1]) * unitMs);
+}

@@ -1,0 +1,49 @@
+import path from 'node:path';
+import sqlite3 from 'sqlite3';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { Person } from '../people/person.entity';
+import { ApiToken } from '../auth/token.entity';
+import { migrations } from './migrations';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export function dialectOf(databaseUrl: string): Dialect {
+  return databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
+}
+
+/** `sqlite:./data/people.sqlite` -> `./data/people.sqlite`; `sqlite::memory:` -> `:memory:`. */
+export function sqlitePath(databaseUrl: string): string {
+  const location = databaseUrl.slice('sqlite:'.length);
+  return location === ':memory:' ? location : path.resolve(location);
+}
+
+// TypeORM calls sqlite3.verbose(), which wraps every call to record stack traces; hand it the
+// plain module instead.
+const sqliteWithoutVerbose = Object.assign(Object.create(sqlite3) as typeof sqlite3, {
+  verbose: () => sqlite3,
+});
+
+/** The TypeORM options for a DATABASE_URL: the service, its CLIs and ormconfig.ts share these. */
+export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
+  const common = { entities: [Person, ApiToken], migrations, synchronize: false, logging: false };
+  if (dialectOf(databaseUrl) === 'sqlite') {
+    return {
+      ...common,
+      type: 'sqlite',
+      database: sqlitePath(databaseUrl),
+      driver: sqliteWithoutVerbose,
+      enableWAL: true,
+      busyTimeout: 5000,
+    };
+  }
+  return {
+    ...common,
+    type: 'postgres',
+    url: databaseUrl,
+    extra: { max: 20, connectionTimeoutMillis: 3000 },
+  };
+}
+
+export function createDataSource(databaseUrl: string): DataSource {
+  return new DataSource(dataSourceOptions(databaseUrl));
+}

@@ -1,0 +1,163 @@
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { Logger } from 'pino';
+import type { ApolloServerPlugin } from '@apollo/server';
+
+/** The error catalogue: each client-visible code with the HTTP status it carries. */
+export const ErrorCode = {
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  CONFLICT: 'CONFLICT',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  RATE_LIMITED: 'RATE_LIMITED',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Codes Apollo itself produces for malformed requests; they are safe to show as they are. */
+const APOLLO_REQUEST_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_REQUEST',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'OPERATION_RESOLUTION_FAILURE',
+]);
+const CLIENT_VISIBLE_CODES = new Set<string>([...Object.values(ErrorCode), ...APOLLO_REQUEST_CODES]);
+
+export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
+export const WWW_AUTHENTICATE_REALM = 'Bearer realm="people"';
+
+function codedError(
+  code: ErrorCode,
+  message: string,
+  http?: { status: number; headers?: Map<string, string> },
+  extra: Record<string, unknown> = {},
+): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, ...extra, ...(http ? { http } : {}) } });
+}
+
+export const badUserInput = (message: string, field?: string) =>
+  codedError(ErrorCode.BAD_USER_INPUT, message, undefined, field ? { field } : {});
+
+export const notFound = (message = 'Person not found') => codedError(ErrorCode.NOT_FOUND, message);
+
+export const conflict = (message: string) => codedError(ErrorCode.CONFLICT, message);
+
+export const unauthenticated = (message: string, tokenWasSent: boolean) =>
+  codedError(ErrorCode.UNAUTHENTICATED, message, {
+    status: 401,
+    headers: new Map([
+      [
+        'www-authenticate',
+        tokenWasSent ? `${WWW_AUTHENTICATE_REALM}, error="invalid_token"` : WWW_AUTHENTICATE_REALM,
+      ],
+    ]),
+  });
+
+export const forbidden = (message: string) => codedError(ErrorCode.FORBIDDEN, message, { status: 403 });
+
+export const serviceUnavailable = () =>
+  codedError(ErrorCode.SERVICE_UNAVAILABLE, 'Service temporarily unavailable', { status: 503 });
+
+/** A body for errors answered outside GraphQL execution (body too large, unknown route, ...). */
+export function errorBody(code: string, message: string): string {
+  return JSON.stringify({ errors: [{ message, extensions: { code } }] });
+}
+
+interface DriverError {
+  code?: string;
+  errno?: number;
+  message?: string;
+  driverError?: DriverError;
+}
+
+function driverErrorOf(error: unknown): DriverError | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const candidate = error as DriverError;
+  return candidate.driverError ?? candidate;
+}
+
+/** The database's own unique violation: SQLite's constraint error or PostgreSQL's 23505. */
+export function isUniqueViolation(error: unknown): boolean {
+  const driverError = driverErrorOf(error);
+  if (!driverError) return false;
+  if (driverError.code === '23505') return true;
+  return driverError.code === 'SQLITE_CONSTRAINT' && /UNIQUE constraint failed/.test(driverError.message ?? '');
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000',
+  '08003',
+  '08006',
+  '53300', // too_many_connections
+]);
+
+/** The database is down or unreachable, as opposed to refusing one statement. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const driverError = driverErrorOf(error);
+  if (!driverError) return false;
+  if (driverError.code && UNAVAILABLE_CODES.has(driverError.code)) return true;
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    driverError.message ?? '',
+  );
+}
+
+function codeOf(error: unknown): string | undefined {
+  if (error instanceof GraphQLError) {
+    const code = error.extensions?.code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Apollo's formatError: coded errors pass through, a database outage becomes SERVICE_UNAVAILABLE,
+ * and anything else is logged in full and shown only as "Internal server error".
+ */
+export function createFormatError(logger: Logger, includeStacktrace: boolean) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    const code = codeOf(original) ?? (formatted.extensions?.code as string | undefined);
+    const location = { path: formatted.path, locations: formatted.locations };
+
+    if (code && code !== ErrorCode.INTERNAL_SERVER_ERROR && CLIENT_VISIBLE_CODES.has(code)) {
+      const extensions = { ...formatted.extensions };
+      if (!includeStacktrace) delete extensions.stacktrace;
+      // Apollo prefixes errors thrown while building the context; the client needs only ours.
+      const message = formatted.message.replace(/^Context creation failed: /, '');
+      return { ...formatted, message, extensions };
+    }
+    if (isDatabaseUnavailable(original)) {
+      logger.error({ err: original }, 'database unavailable');
+      return { message: 'Service temporarily unavailable', ...location, extensions: { code: ErrorCode.SERVICE_UNAVAILABLE } };
+    }
+    logger.error({ err: original }, 'unexpected error');
+    return { message: INTERNAL_ERROR_MESSAGE, ...location, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+  };
+}
+
+/** A database outage anywhere in the operation makes the whole response a 503. */
+export const databaseUnavailablePlugin: ApolloServerPlugin = {
+  async requestDidStart() {
+    return {
+      async didEncounterErrors({ errors, response }) {
+        if (errors.some((error) => isDatabaseUnavailable(unwrapResolverError(error)))) {
+          response.http.status = 503;
+        }
+      },
+    };
+  },
+};

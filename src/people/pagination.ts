@@ -1,0 +1,91 @@
+import { badUserInput } from '../errors';
+import type { Person } from './person.entity';
+import { PeopleOrder } from './person.inputs';
+
+export const DEFAULT_PAGE_SIZE = 25;
+
+type KeyProperty = 'email' | 'createdAt' | 'updatedAt' | 'id';
+
+/**
+ * The keyset of each order: the sort columns, ending in a unique one so that every row has
+ * exactly one position. Each is served by an index (email unique; created_at+id; updated_at+id).
+ */
+const ORDER_KEYS: Record<PeopleOrder, { keys: KeyProperty[]; descending: boolean }> = {
+  [PeopleOrder.EMAIL_ASC]: { keys: ['email'], descending: false },
+  [PeopleOrder.EMAIL_DESC]: { keys: ['email'], descending: true },
+  [PeopleOrder.CREATED_AT_ASC]: { keys: ['createdAt', 'id'], descending: false },
+  [PeopleOrder.CREATED_AT_DESC]: { keys: ['createdAt', 'id'], descending: true },
+  [PeopleOrder.UPDATED_AT_DESC]: { keys: ['updatedAt', 'id'], descending: true },
+};
+
+export interface PageArgs {
+  first?: number | null;
+  after?: string | null;
+  last?: number | null;
+  before?: string | null;
+  orderBy: PeopleOrder;
+}
+
+/** A validated page request: which way to read, how many rows, and from which position. */
+export interface PageRequest {
+  keys: KeyProperty[];
+  /** Whether the rows are read in descending key order (already flipped for backward pages). */
+  readDescending: boolean;
+  backward: boolean;
+  size: number;
+  /** Key values of the row the page starts after (forward) or ends before (backward). */
+  position: string[] | null;
+}
+
+/** Cursors are opaque to clients: base64url of the order name and the row's key values. */
+export function encodeCursor(order: PeopleOrder, person: Pick<Person, KeyProperty>): string {
+  const values = ORDER_KEYS[order].keys.map((key) => person[key]);
+  return Buffer.from(JSON.stringify([order, ...values])).toString('base64url');
+}
+
+function decodeCursor(cursor: string, order: PeopleOrder, argument: string): string[] {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw badUserInput(`Invalid cursor in "${argument}"`, argument);
+  }
+  const { keys } = ORDER_KEYS[order];
+  if (
+    !Array.isArray(decoded) ||
+    decoded.length !== keys.length + 1 ||
+    !decoded.every((value) => typeof value === 'string' && value.length <= 300)
+  ) {
+    throw badUserInput(`Invalid cursor in "${argument}"`, argument);
+  }
+  const [cursorOrder, ...values] = decoded as string[];
+  if (cursorOrder !== order) {
+    throw badUserInput(`The cursor in "${argument}" was made for orderBy ${cursorOrder}, not ${order}`, argument);
+  }
+  return values;
+}
+
+function checkSize(size: number, argument: string, maxPageSize: number): number {
+  if (!Number.isInteger(size) || size < 1 || size > maxPageSize) {
+    throw badUserInput(`"${argument}" must be between 1 and ${maxPageSize}`, argument);
+  }
+  return size;
+}
+
+export function toPageRequest(args: PageArgs, maxPageSize: number): PageRequest {
+  const { first, after, last, before, orderBy } = args;
+  if (first != null && last != null) throw badUserInput('Give either "first" or "last", not both', 'first');
+  if (after != null && before != null) throw badUserInput('Give either "after" or "before", not both', 'after');
+  const backward = last != null || (first == null && before != null);
+  if (backward && after != null) throw badUserInput('"after" goes with "first", not "last"', 'after');
+  if (!backward && before != null) throw badUserInput('"before" goes with "last", not "first"', 'before');
+  const { keys, descending } = ORDER_KEYS[orderBy];
+  const cursor = backward ? before : after;
+  return {
+    keys,
+    readDescending: backward ? !descending : descending,
+    backward,
+    size: checkSize((backward ? last : first) ?? DEFAULT_PAGE_SIZE, backward ? 'last' : 'first', maxPageSize),
+    position: cursor == null ? null : decodeCursor(cursor, orderBy, backward ? 'before' : 'after'),
+  };
+}

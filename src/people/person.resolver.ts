@@ -1,0 +1,70 @@
+import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { RequestContext } from '../auth/context';
+import { Person } from './person.entity';
+import { CreatePersonInput, PeopleFilter, PeopleOrder, UpdatePersonInput } from './person.inputs';
+import { PersonConnection } from './person.connection';
+import type { PersonService } from './person.service';
+import type { PersonLoaders } from './person.loaders';
+
+@ArgsType()
+class PeopleArgs {
+  @Field(() => Int, { nullable: true, description: 'Page size going forward (default 25).' })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true })
+  after?: string | null;
+
+  @Field(() => Int, { nullable: true, description: 'Page size going backward.' })
+  last?: number | null;
+
+  @Field(() => String, { nullable: true })
+  before?: string | null;
+
+  @Field(() => PeopleFilter, { nullable: true })
+  filter?: PeopleFilter | null;
+
+  @Field(() => PeopleOrder, { nullable: true, defaultValue: PeopleOrder.EMAIL_ASC })
+  orderBy?: PeopleOrder | null;
+}
+
+export interface PeopleContext extends RequestContext {
+  people: PersonService;
+  personLoaders: PersonLoaders;
+}
+
+@Resolver(() => Person)
+export class PersonResolver {
+  @Query(() => PersonConnection, { description: 'People, a page at a time (keyset pagination).' })
+  people(@Args(() => PeopleArgs) args: PeopleArgs, @Ctx() { people }: PeopleContext): Promise<PersonConnection> {
+    return people.list({ ...args, orderBy: args.orderBy ?? PeopleOrder.EMAIL_ASC });
+  }
+
+  @Query(() => Person, { nullable: true, description: 'One person by email (any letter case); NOT_FOUND when absent.' })
+  person(@Arg('email', () => String) email: string, @Ctx() { people }: PeopleContext): Promise<Person> {
+    return people.getByEmail(email);
+  }
+
+  @Mutation(() => Person, { description: 'CONFLICT when the email exists in any letter case.' })
+  createPerson(
+    @Arg('input', () => CreatePersonInput) input: CreatePersonInput,
+    @Ctx() { people }: PeopleContext,
+  ): Promise<Person> {
+    return people.create(input);
+  }
+
+  @Mutation(() => Person, { description: 'NOT_FOUND for an unknown email; CONFLICT on a stale expectedVersion.' })
+  updatePerson(
+    @Arg('input', () => UpdatePersonInput) input: UpdatePersonInput,
+    @Ctx() { people }: PeopleContext,
+  ): Promise<Person> {
+    return people.update(input);
+  }
+}
+
+@Resolver(() => PersonConnection)
+export class PersonConnectionResolver {
+  @FieldResolver(() => Int)
+  totalCount(@Root() connection: PersonConnection, @Ctx() { people }: PeopleContext): Promise<number> {
+    return people.count(connection.filter);
+  }
+}

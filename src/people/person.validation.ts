@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { badUserInput } from '../errors';
+import { PERSON_TEXT_FIELDS, type PersonTextField } from './person.entity';
+
+export const MAX_EMAIL_LENGTH = 254;
+export const MAX_TEXT_LENGTH = 200;
+
+// A practical address shape: ASCII local part and a dotted domain of DNS labels.
+const EMAIL_PATTERN =
+  /^[a-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]{1,64})*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+// Control characters other than tab and newline, and unpaired UTF-16 surrogates: SQLite would
+// store a lone surrogate as U+FFFD and PostgreSQL refuses NUL, so both are refused everywhere.
+const UNSTORABLE = /(?![\t\n])[\p{Cc}\p{Cs}]/u;
+
+const emailSchema = z
+  .string()
+  .transform((email) => email.trim().toLowerCase())
+  .pipe(
+    z
+      .string()
+      .max(MAX_EMAIL_LENGTH, `email must be at most ${MAX_EMAIL_LENGTH} characters`)
+      .regex(EMAIL_PATTERN, 'Invalid email format'),
+  );
+
+function textSchema(field: PersonTextField) {
+  return z
+    .string()
+    .refine((value) => [...value].length <= MAX_TEXT_LENGTH, `${field} must be at most ${MAX_TEXT_LENGTH} characters`)
+    .refine((value) => !UNSTORABLE.test(value), `${field} contains control characters or unpaired surrogates`)
+    .nullable();
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw badUserInput(result.error.issues[0]?.message ?? `Invalid ${field}`, field);
+  return result.data;
+}
+
+/** Trims and lower-cases an email, or throws BAD_USER_INPUT "Invalid email format". */
+export function normalizeEmail(email: string): string {
+  return parse(emailSchema, email, 'email');
+}
+
+export type PersonFieldValues = Partial<Record<PersonTextField, string | null>>;
+
+/**
+ * Checks the name and organisation fields that are present (undefined = not given) and returns
+ * them unchanged: values are stored exactly as given or refused, never altered.
+ */
+export function validatePersonFields(input: Partial<Record<PersonTextField, string | null | undefined>>): PersonFieldValues {
+  const values: PersonFieldValues = {};
+  for (const field of PERSON_TEXT_FIELDS) {
+    const value = input[field];
+    if (value !== undefined) values[field] = parse(textSchema(field), value, field);
+  }
+  return values;
+}
+
+/** Like normalizeEmail, but null instead of an error for an address that cannot exist. */
+export function tryNormalizeEmail(email: string): string | null {
+  const result = emailSchema.safeParse(email);
+  return result.success ? result.data : null;
+}
