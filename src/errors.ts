@@ -51,10 +51,7 @@ export const unauthenticated = (message: string, tokenWasSent: boolean) =>
   codedError(ErrorCode.UNAUTHENTICATED, message, {
     status: 401,
     headers: new Map([
-      [
-        'www-authenticate',
-        tokenWasSent ? `${WWW_AUTHENTICATE_REALM}, error="invalid_token"` : WWW_AUTHENTICATE_REALM,
-      ],
+      ['www-authenticate', tokenWasSent ? `${WWW_AUTHENTICATE_REALM}, error="invalid_token"` : WWW_AUTHENTICATE_REALM],
     ]),
   });
 
@@ -142,7 +139,11 @@ export function createFormatError(logger: Logger, includeStacktrace: boolean) {
     }
     if (isDatabaseUnavailable(original)) {
       logger.error({ err: original }, 'database unavailable');
-      return { message: 'Service temporarily unavailable', ...location, extensions: { code: ErrorCode.SERVICE_UNAVAILABLE } };
+      return {
+        message: 'Service temporarily unavailable',
+        ...location,
+        extensions: { code: ErrorCode.SERVICE_UNAVAILABLE },
+      };
     }
     logger.error({ err: original }, 'unexpected error');
     return { message: INTERNAL_ERROR_MESSAGE, ...location, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };

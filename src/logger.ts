@@ -8,7 +8,14 @@ export function createLogger(config: Pick<Config, 'logLevel'>, destination?: Des
       level: config.logLevel,
       base: { service: 'people-graph' },
       redact: {
-        paths: ['authorization', 'token', '*.authorization', '*.token', 'req.headers.authorization', 'headers.authorization'],
+        paths: [
+          'authorization',
+          'token',
+          '*.authorization',
+          '*.token',
+          'req.headers.authorization',
+          'headers.authorization',
+        ],
         censor: '[redacted]',
       },
     },

@@ -19,7 +19,10 @@ export async function buildPeopleSchema(): Promise<GraphQLSchema> {
     validate: false,
   });
   const resolvers = createResolversMap(typeGraphQLSchema) as GraphQLResolverMap<unknown>;
-  resolvers.Person = { ...resolvers.Person, __resolveReference: resolvePersonReference } as GraphQLResolverMap<unknown>[string];
+  resolvers.Person = {
+    ...resolvers.Person,
+    __resolveReference: resolvePersonReference,
+  } as GraphQLResolverMap<unknown>[string];
   return buildSubgraphSchema({
     typeDefs: parse(`${FEDERATION_LINK}\n${printSchemaWithDirectives(typeGraphQLSchema)}`),
     resolvers,

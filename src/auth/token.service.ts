@@ -17,8 +17,7 @@ export interface CreatedToken extends TokenIdentity {
 }
 
 export type Authentication =
-  | { ok: true; identity: TokenIdentity }
-  | { ok: false; reason: 'malformed' | 'unknown' | 'expired' | 'revoked' };
+  { ok: true; identity: TokenIdentity } | { ok: false; reason: 'malformed' | 'unknown' | 'expired' | 'revoked' };
 
 export class TokenError extends Error {}
 

@@ -28,7 +28,7 @@ export class PersonEdge {
 
 @ObjectType({ description: 'A page of people, in the order asked for.' })
 export class PersonConnection {
-  @Field(() => Int, { description: "How many people match the filter; counted only when selected." })
+  @Field(() => Int, { description: 'How many people match the filter; counted only when selected.' })
   totalCount!: number;
 
   @Field(() => [PersonEdge])

@@ -26,7 +26,9 @@ export class PersonService {
   }
 
   async findByEmail(email: string): Promise<Person | null> {
-    return this.query().where('p.email = :email', { email: normalizeEmail(email) }).getOne();
+    return this.query()
+      .where('p.email = :email', { email: normalizeEmail(email) })
+      .getOne();
   }
 
   async getByEmail(email: string): Promise<Person> {
@@ -130,10 +132,13 @@ export class PersonService {
       if (value != null) query.andWhere(`p.${field} = :${field}`, { [field]: value });
     }
     if (filter.search != null && filter.search !== '') {
-      query.andWhere('(p.email LIKE :search ESCAPE :escape OR LOWER(p.firstName) LIKE :search ESCAPE :escape OR LOWER(p.lastName) LIKE :search ESCAPE :escape)', {
-        search: `${escapeLike(filter.search.toLowerCase())}%`,
-        escape: '\\',
-      });
+      query.andWhere(
+        '(p.email LIKE :search ESCAPE :escape OR LOWER(p.firstName) LIKE :search ESCAPE :escape OR LOWER(p.lastName) LIKE :search ESCAPE :escape)',
+        {
+          search: `${escapeLike(filter.search.toLowerCase())}%`,
+          escape: '\\',
+        },
+      );
     }
     if (filter.updatedSince != null) {
       query.andWhere('p.updatedAt >= :updatedSince', { updatedSince: filter.updatedSince.toISOString() });

@@ -48,7 +48,9 @@ export type PersonFieldValues = Partial<Record<PersonTextField, string | null>>;
  * Checks the name and organisation fields that are present (undefined = not given) and returns
  * them unchanged: values are stored exactly as given or refused, never altered.
  */
-export function validatePersonFields(input: Partial<Record<PersonTextField, string | null | undefined>>): PersonFieldValues {
+export function validatePersonFields(
+  input: Partial<Record<PersonTextField, string | null | undefined>>,
+): PersonFieldValues {
   const values: PersonFieldValues = {};
   for (const field of PERSON_TEXT_FIELDS) {
     const value = input[field];
