@@ -1,0 +1,22 @@
+import 'reflect-metadata';
+import { loadConfig } from '../config';
+import { createDataSource } from '../db/data-source';
+
+/** Applies pending migrations and lists what ran (the service also migrates when it starts). */
+async function main(): Promise<void> {
+  const dataSource = createDataSource(loadConfig().databaseUrl);
+  await dataSource.initialize();
+  try {
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    process.stdout.write(
+      applied.length === 0 ? 'Database is up to date.\n' : applied.map((migration) => `Applied ${migration.name}\n`).join(''),
+    );
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
