@@ -96,7 +96,7 @@ describe.each(databaseTargets)('people create/get/update on $kind', (target) => 
       version: 2,
       updatedAt: expect.any(String),
     });
-    expect(after.updatedAt >= (before.updatedAt as string)).toBe(true);
+    expect((after.updatedAt as string) >= (before.updatedAt as string)).toBe(true);
     expect((await server.gql(GET, { email: 'grace@example.com' })).body.data?.person).toEqual(after);
   });
 
