@@ -15,6 +15,7 @@ import { TokenService } from './auth/token.service';
 import type { Config } from './config';
 import { Database } from './db/database';
 import { createFormatError, databaseUnavailablePlugin, errorBody } from './errors';
+import { loadGraphiQLPage } from './http/graphiql';
 import { handleGraphQL } from './http/graphql-handler';
 import { createLogger } from './logger';
 import { createPersonLoaders } from './people/person.loaders';
@@ -56,6 +57,9 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     formatError: createFormatError(logger, config.stacktraces),
     logger,
     nodeEnv: config.production ? 'production' : 'development',
+    // main.ts owns SIGTERM/SIGINT: it drains the HTTP server first and stops Apollo last. Apollo's
+    // own handlers would stop it at once and fail every request still in flight with a 500.
+    stopOnTerminationSignals: false,
     plugins: [
       // The cache-control plugin wraps every field resolver; this service sets no cache hints.
       ApolloServerPluginCacheControlDisabled(),
@@ -67,6 +71,8 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     ],
   });
   await apollo.start();
+  // The browser IDE (GraphiQL, self-contained): rendered once, only when enabled.
+  const ide = config.ide ? await loadGraphiQLPage() : undefined;
 
   let closing = false;
 
@@ -83,6 +89,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       }
     }
     if (path === '/graphql') {
+      if (ide?.wants(request)) return ide.serve(request, response);
       const requestId = String(response.getHeader('x-request-id'));
       return handleGraphQL(apollo, request, response, {
         bodyLimitBytes: config.bodyLimitBytes,

@@ -6,30 +6,39 @@ import { ConfigError, loadConfig } from './config';
 async function main(): Promise<void> {
   const config = loadConfig();
   const app = await createApp(config);
-  const url = await app.listen();
-  app.logger.info({ url: `${url}/graphql` }, 'people-graph listening');
 
-  if (!config.production) {
-    const created = await createFirstAdminToken(app.tokens);
-    // Shown on the terminal once, never through the logger: logs must not carry secrets.
-    if (created) process.stdout.write(createdTokenBanner(created.token, url));
-  }
-
+  // Signal handlers are installed before listening: a SIGTERM that arrives while the service
+  // starts (or prints its first token) must still drain and exit 0, not kill the process.
+  let starting: Promise<unknown> = Promise.resolve();
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     app.logger.info({ signal }, 'draining in-flight requests, then exiting');
-    app.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        app.logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    starting
+      .catch(() => undefined)
+      .then(() => app.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          app.logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  starting = (async () => {
+    const url = await app.listen();
+    app.logger.info({ url: `${url}/graphql` }, 'people-graph listening');
+    if (!config.production) {
+      const created = await createFirstAdminToken(app.tokens);
+      // Shown on the terminal once, never through the logger: logs must not carry secrets.
+      if (created) process.stdout.write(createdTokenBanner(created.token, url));
+    }
+  })();
+  await starting;
 }
 
 function createdTokenBanner(token: string, url: string): string {

@@ -9,7 +9,9 @@ async function main(): Promise<void> {
   try {
     const applied = await dataSource.runMigrations({ transaction: 'each' });
     process.stdout.write(
-      applied.length === 0 ? 'Database is up to date.\n' : applied.map((migration) => `Applied ${migration.name}\n`).join(''),
+      applied.length === 0
+        ? 'Database is up to date.\n'
+        : applied.map((migration) => `Applied ${migration.name}\n`).join(''),
     );
   } finally {
     await dataSource.destroy();

@@ -53,9 +53,12 @@ export function seededPersonRow(index: number): (string | number)[] {
  * Inserts people 1..count in batched multi-row statements and large transactions; people that
  * already exist are left as they are, so seeding twice is harmless.
  */
-export async function seedPeople(database: Database, count: number, onProgress?: (done: number) => void): Promise<void> {
-  const placeholder =
-    database.dialect === 'postgres' ? (position: number) => `$${position}` : () => '?';
+export async function seedPeople(
+  database: Database,
+  count: number,
+  onProgress?: (done: number) => void,
+): Promise<void> {
+  const placeholder = database.dialect === 'postgres' ? (position: number) => `$${position}` : () => '?';
   for (let start = 1; start <= count; start += ROWS_PER_TRANSACTION) {
     const end = Math.min(count, start + ROWS_PER_TRANSACTION - 1);
     await database.write(async (manager) => {
