@@ -1,6 +1,7 @@
 import { badUserInput } from '../errors';
 import type { Person } from './person.entity';
 import { PeopleOrder } from './person.inputs';
+import { hasUnstorableCharacters } from './person.validation';
 
 export const DEFAULT_PAGE_SIZE = 25;
 
@@ -43,25 +44,30 @@ export function encodeCursor(order: PeopleOrder, person: Pick<Person, KeyPropert
   return Buffer.from(JSON.stringify([order, ...values])).toString('base64url');
 }
 
+const ORDER_NAMES = new Set<string>(Object.values(PeopleOrder));
+
 function decodeCursor(cursor: string, order: PeopleOrder, argument: string): string[] {
+  const invalid = () => badUserInput(`Invalid cursor in "${argument}"`, argument);
   let decoded: unknown;
   try {
     decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw badUserInput(`Invalid cursor in "${argument}"`, argument);
+    throw invalid();
   }
-  const { keys } = ORDER_KEYS[order];
+  // Only what encodeCursor can have written: an order name, then strings free of control
+  // characters (PostgreSQL refuses NUL in a parameter; no stored key contains one).
   if (
     !Array.isArray(decoded) ||
-    decoded.length !== keys.length + 1 ||
-    !decoded.every((value) => typeof value === 'string' && value.length <= 300)
+    !decoded.every((value) => typeof value === 'string' && value.length <= 300 && !hasUnstorableCharacters(value))
   ) {
-    throw badUserInput(`Invalid cursor in "${argument}"`, argument);
+    throw invalid();
   }
   const [cursorOrder, ...values] = decoded as string[];
+  if (!ORDER_NAMES.has(cursorOrder)) throw invalid();
   if (cursorOrder !== order) {
     throw badUserInput(`The cursor in "${argument}" was made for orderBy ${cursorOrder}, not ${order}`, argument);
   }
+  if (values.length !== ORDER_KEYS[order].keys.length) throw invalid();
   return values;
 }
 
@@ -85,7 +91,12 @@ export function toPageRequest(args: PageArgs, maxPageSize: number): PageRequest 
     keys,
     readDescending: backward ? !descending : descending,
     backward,
-    size: checkSize((backward ? last : first) ?? DEFAULT_PAGE_SIZE, backward ? 'last' : 'first', maxPageSize),
+    // The default never exceeds the configured maximum: a request that names no size is never refused.
+    size: checkSize(
+      (backward ? last : first) ?? Math.min(DEFAULT_PAGE_SIZE, maxPageSize),
+      backward ? 'last' : 'first',
+      maxPageSize,
+    ),
     position: cursor == null ? null : decodeCursor(cursor, orderBy, backward ? 'before' : 'after'),
   };
 }

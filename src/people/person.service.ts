@@ -6,7 +6,7 @@ import { Person, PERSON_TEXT_FIELDS } from './person.entity';
 import type { CreatePersonInput, PeopleFilter, UpdatePersonInput } from './person.inputs';
 import { encodeCursor, toPageRequest, type PageArgs } from './pagination';
 import type { PersonConnection } from './person.connection';
-import { normalizeEmail, validatePersonFields } from './person.validation';
+import { normalizeEmail, validatePeopleFilter, validatePersonFields } from './person.validation';
 
 const EXACT_FILTERS = ['organization', 'businessUnit', 'department', 'group', 'team'] as const;
 
@@ -127,6 +127,7 @@ export class PersonService {
 
   private applyFilter(query: SelectQueryBuilder<Person>, filter: PeopleFilter | null | undefined) {
     if (!filter) return query;
+    validatePeopleFilter(filter);
     for (const field of EXACT_FILTERS) {
       const value = filter[field];
       if (value != null) query.andWhere(`p.${field} = :${field}`, { [field]: value });

@@ -13,6 +13,9 @@ const EMAIL_PATTERN =
 // store a lone surrogate as U+FFFD and PostgreSQL refuses NUL, so both are refused everywhere.
 const UNSTORABLE = /(?![\t\n])[\p{Cc}\p{Cs}]/u;
 
+/** True when `value` holds a character that is never stored (see UNSTORABLE). */
+export const hasUnstorableCharacters = (value: string) => UNSTORABLE.test(value);
+
 const emailSchema = z
   .string()
   .transform((email) => email.trim().toLowerCase())
@@ -63,4 +66,22 @@ export function validatePersonFields(
 export function tryNormalizeEmail(email: string): string | null {
   const result = emailSchema.safeParse(email);
   return result.success ? result.data : null;
+}
+
+const FILTER_TEXT_FIELDS = ['organization', 'businessUnit', 'department', 'group', 'team', 'search'] as const;
+
+/**
+ * Refuses filter strings with characters no stored value holds: PostgreSQL would refuse a NUL
+ * parameter outright (an internal error) where SQLite just matched nothing.
+ */
+export function validatePeopleFilter(
+  filter: Partial<Record<(typeof FILTER_TEXT_FIELDS)[number], string | null | undefined>> | null | undefined,
+): void {
+  if (!filter) return;
+  for (const field of FILTER_TEXT_FIELDS) {
+    const value = filter[field];
+    if (typeof value === 'string' && hasUnstorableCharacters(value)) {
+      throw badUserInput(`filter.${field} contains control characters or unpaired surrogates`, `filter.${field}`);
+    }
+  }
 }

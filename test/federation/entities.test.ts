@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseTargets, type TestDatabase } from '../helpers/databases';
+import { countQueries } from '../helpers/query-counter';
+import { startServer, type TestServer } from '../helpers/server';
+
+const ENTITIES = `query Entities($representations: [_Any!]!) {
+  _entities(representations: $representations) { ... on Person { id email firstName } }
+}`;
+
+describe.each(databaseTargets)('federation _entities and _service on $kind', (target) => {
+  let database: TestDatabase;
+  let server: TestServer;
+  const stored: { id: string; email: string; firstName: string }[] = [];
+
+  beforeAll(async () => {
+    database = await target.create();
+    server = await startServer(database.url);
+    for (let index = 0; index < 60; index += 1) {
+      const person = await server.app.people.create({ email: `entity${index}@example.com`, firstName: `E${index}` });
+      stored.push({ id: person.id, email: person.email, firstName: `E${index}` });
+    }
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await database?.drop();
+  });
+
+  it('resolves 100 mixed id and email representations in order, unknown keys as null', async () => {
+    const representations: Record<string, string>[] = [];
+    const expected: (Record<string, string> | null)[] = [];
+    for (let index = 0; index < 100; index += 1) {
+      const person = stored[index % stored.length];
+      if (index % 10 === 9) {
+        // Unknown keys of both kinds, and an email that is not an address at all.
+        const unknown: Record<string, string>[] = [
+          { id: '00000000-0000-4000-8000-000000000000' },
+          { email: `ghost${index}@example.com` },
+          { email: 'not an email' },
+        ];
+        representations.push({ __typename: 'Person', ...unknown[index % 3] });
+        expected.push(null);
+      } else if (index % 2 === 0) {
+        representations.push({ __typename: 'Person', id: person.id });
+        expected.push(person);
+      } else {
+        representations.push({ __typename: 'Person', email: person.email.toUpperCase() });
+        expected.push(person);
+      }
+    }
+
+    const reader = await server.createToken(['people:read']);
+    const { result, statements } = await countQueries(server.app.database.dataSource, () =>
+      server.gql(ENTITIES, { representations }, reader),
+    );
+    expect(result.status).toBe(200);
+    expect(result.body).toEqual({ data: { _entities: expected } });
+
+    // One query per key kind: one for the ids, one for the emails; nothing per representation.
+    const personQueries = statements.filter((sql: string) => /from\s+"?person"?/i.test(sql));
+    expect(personQueries).toHaveLength(2);
+  });
+
+  it('needs a token with people:read for _service and _entities', async () => {
+    const query = '{ _service { sdl } }';
+    const anonymous = await server.gql(query, undefined, null);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+
+    const writer = await server.createToken(['people:write']);
+    const forbidden = await server.gql(
+      ENTITIES,
+      { representations: [{ __typename: 'Person', id: stored[0].id }] },
+      writer,
+    );
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body).toEqual({
+      errors: [{ message: 'This operation needs the "people:read" scope', extensions: { code: 'FORBIDDEN' } }],
+    });
+
+    const reader = await server.createToken(['people:read']);
+    const allowed = await server.gql(query, undefined, reader);
+    expect(allowed.status).toBe(200);
+    const sdl = (allowed.body.data?._service as { sdl: string }).sdl;
+    expect(sdl).toMatch(/type Person\s+@key\(fields: "id"\)\s+@key\(fields: "email"\)/);
+  });
+});
