@@ -21,6 +21,9 @@ export type Authentication =
 
 export class TokenError extends Error {}
 
+const TOKEN_BY_HASH = `SELECT id, name, token_hash AS "tokenHash", scopes, expires_at AS "expiresAt",
+  revoked_at AS "revokedAt", last_used_at AS "lastUsedAt" FROM api_token WHERE token_hash = $1`;
+
 /** Recording every use would turn each read into a write; once a minute is precise enough. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -63,7 +66,13 @@ export class TokenService {
       lastUsedAt: null,
     };
     try {
-      await this.database.write((manager) => manager.insert(ApiToken, record));
+      await this.database.write((sql) =>
+        sql.run(
+          `INSERT INTO api_token (id, name, token_hash, scopes, created_at, expires_at, revoked_at, last_used_at)
+           VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)`,
+          [record.id, record.name, record.tokenHash, record.scopes, record.createdAt, record.expiresAt],
+        ),
+      );
     } catch (error) {
       if (isUniqueViolation(error)) throw new TokenError(`A token named "${trimmed}" already exists`);
       throw error;
@@ -84,10 +93,11 @@ export class TokenService {
     const token = await this.repository.findOne({ where: [{ id: idOrName }, { name: idOrName }] });
     if (!token) throw new TokenError(`No token with id or name "${idOrName}"`);
     if (!token.revokedAt) {
-      token.revokedAt = this.now().toISOString();
-      await this.database.write((manager) =>
-        manager.update(ApiToken, { id: token.id }, { revokedAt: token.revokedAt }),
+      const revokedAt = this.now().toISOString();
+      await this.database.write((sql) =>
+        sql.run('UPDATE api_token SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [revokedAt, token.id]),
       );
+      token.revokedAt = revokedAt;
     }
     return token;
   }
@@ -95,7 +105,7 @@ export class TokenService {
   async authenticate(presented: string): Promise<Authentication> {
     if (!isWellFormedToken(presented)) return { ok: false, reason: 'malformed' };
     const presentedHash = hashToken(presented);
-    const record = await this.repository.findOne({ where: { tokenHash: presentedHash } });
+    const [record] = await this.database.sql.all<ApiToken>(TOKEN_BY_HASH, [presentedHash]);
     if (!record || !hashesEqual(record.tokenHash, presentedHash)) return { ok: false, reason: 'unknown' };
     const now = this.now();
     if (record.revokedAt) return { ok: false, reason: 'revoked' };
@@ -112,7 +122,7 @@ export class TokenService {
     const lastUsedAt = now.toISOString();
     // Not awaited: the request should not wait for bookkeeping, and a failure here is harmless.
     this.database
-      .write((manager) => manager.update(ApiToken, { id: record.id }, { lastUsedAt }))
+      .write((sql) => sql.run('UPDATE api_token SET last_used_at = $1 WHERE id = $2', [lastUsedAt, record.id]))
       .catch(() => undefined);
   }
 }

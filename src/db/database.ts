@@ -1,49 +1,53 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { createDataSource, dialectOf, type Dialect } from './data-source';
+import { createDataSource, dialectOf, sqlitePath, type Dialect } from './data-source';
+import { openSqlClient, type SqlClient, type SqlExecutor } from './sql-client';
 
 /**
- * The service's handle on its database: one TypeORM DataSource plus the write discipline each
- * dialect needs. SQLite has a single connection, so transactions must not overlap: writes are
- * queued and run one at a time. PostgreSQL runs them concurrently on its pool.
+ * The service's handle on its database: the TypeORM DataSource (connections, entities,
+ * migrations) and, on the same connections, the SQL client that the hot paths and every write
+ * go through.
  */
 export class Database {
-  private writeQueue: Promise<unknown> = Promise.resolve();
-
   private constructor(
     readonly dataSource: DataSource,
     readonly dialect: Dialect,
+    readonly sql: SqlClient,
   ) {}
 
   static async open(databaseUrl: string, options: { migrate?: boolean } = {}): Promise<Database> {
     const dataSource = createDataSource(databaseUrl);
     await dataSource.initialize();
-    const database = new Database(dataSource, dialectOf(databaseUrl));
-    if (database.dialect === 'sqlite') {
-      // WAL with FULL sync: a write that was answered survives a crash or power loss.
-      await dataSource.query('PRAGMA synchronous = FULL');
+    const dialect = dialectOf(databaseUrl);
+    try {
+      if (dialect === 'sqlite') {
+        // WAL with FULL sync: a write that was answered survives a crash or power loss.
+        await dataSource.query('PRAGMA synchronous = FULL');
+      }
+      if (options.migrate ?? true) await dataSource.runMigrations({ transaction: 'each' });
+      const sql = await openSqlClient(dataSource, dialect, dialect === 'sqlite' ? sqlitePath(databaseUrl) : '');
+      return new Database(dataSource, dialect, sql);
+    } catch (error) {
+      await dataSource.destroy();
+      throw error;
     }
-    if (options.migrate ?? true) await dataSource.runMigrations({ transaction: 'each' });
-    return database;
   }
 
   get manager(): EntityManager {
     return this.dataSource.manager;
   }
 
-  /** Runs `work` in a transaction; on SQLite, after every earlier write has finished. */
-  write<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    if (this.dialect === 'postgres') return this.dataSource.transaction(work);
-    const result = this.writeQueue.then(() => this.dataSource.transaction(work));
-    this.writeQueue = result.catch(() => undefined);
-    return result;
+  /** Runs `work` atomically; it settles after the commit (see SqlClient.write). */
+  write<T>(work: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.sql.write(work);
   }
 
   /** Resolves when the database answers a trivial query. */
   async ping(): Promise<void> {
-    await this.dataSource.query('SELECT 1');
+    await this.sql.all('SELECT 1 AS ok');
   }
 
   async close(): Promise<void> {
+    await this.sql.close();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }
 }

@@ -1,10 +1,25 @@
-import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import {
+  Arg,
+  Args,
+  ArgsType,
+  Ctx,
+  Field,
+  FieldResolver,
+  Info,
+  Int,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+} from 'type-graphql';
 import type { RequestContext } from '../auth/context';
 import { Person } from './person.entity';
 import { CreatePersonInput, PeopleFilter, PeopleOrder, UpdatePersonInput } from './person.inputs';
 import { PersonConnection } from './person.connection';
 import type { PersonService } from './person.service';
 import type { PersonLoaders } from './person.loaders';
+import { requestedPersonFields } from './person.columns';
 
 @ArgsType()
 class PeopleArgs {
@@ -35,13 +50,24 @@ export interface PeopleContext extends RequestContext {
 @Resolver(() => Person)
 export class PersonResolver {
   @Query(() => PersonConnection, { description: 'People, a page at a time (keyset pagination).' })
-  people(@Args(() => PeopleArgs) args: PeopleArgs, @Ctx() { people }: PeopleContext): Promise<PersonConnection> {
-    return people.list({ ...args, orderBy: args.orderBy ?? PeopleOrder.EMAIL_ASC });
+  people(
+    @Args(() => PeopleArgs) args: PeopleArgs,
+    @Ctx() { people }: PeopleContext,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<PersonConnection> {
+    return people.list(
+      { ...args, orderBy: args.orderBy ?? PeopleOrder.EMAIL_ASC },
+      requestedPersonFields(info, [['nodes'], ['edges', 'node']]),
+    );
   }
 
   @Query(() => Person, { nullable: true, description: 'One person by email (any letter case); NOT_FOUND when absent.' })
-  person(@Arg('email', () => String) email: string, @Ctx() { people }: PeopleContext): Promise<Person> {
-    return people.getByEmail(email);
+  person(
+    @Arg('email', () => String) email: string,
+    @Ctx() { people }: PeopleContext,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<Person> {
+    return people.getByEmail(email, requestedPersonFields(info));
   }
 
   @Mutation(() => Person, { description: 'CONFLICT when the email exists in any letter case.' })

@@ -58,20 +58,19 @@ export async function seedPeople(
   count: number,
   onProgress?: (done: number) => void,
 ): Promise<void> {
-  const placeholder = database.dialect === 'postgres' ? (position: number) => `$${position}` : () => '?';
   for (let start = 1; start <= count; start += ROWS_PER_TRANSACTION) {
     const end = Math.min(count, start + ROWS_PER_TRANSACTION - 1);
-    await database.write(async (manager) => {
+    await database.write(async (sql) => {
       for (let first = start; first <= end; first += ROWS_PER_STATEMENT) {
         const last = Math.min(end, first + ROWS_PER_STATEMENT - 1);
         const values: (string | number)[] = [];
         const tuples: string[] = [];
         for (let index = first; index <= last; index += 1) {
           const row = seededPersonRow(index);
-          tuples.push(`(${row.map((_, column) => placeholder(values.length + column + 1)).join(', ')})`);
+          tuples.push(`(${row.map((_, column) => `$${values.length + column + 1}`).join(', ')})`);
           values.push(...row);
         }
-        await manager.query(
+        await sql.run(
           `INSERT INTO person (${COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT DO NOTHING`,
           values,
         );

@@ -1,17 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import type { SelectQueryBuilder } from 'typeorm';
 import type { Database } from '../db/database';
+import type { SqlExecutor, SqlValue } from '../db/sql-client';
 import { conflict, isUniqueViolation, notFound } from '../errors';
-import { Person, PERSON_TEXT_FIELDS } from './person.entity';
+import type { Person } from './person.entity';
+import { PERSON_TEXT_FIELDS } from './person.entity';
 import type { CreatePersonInput, PeopleFilter, UpdatePersonInput } from './person.inputs';
 import { encodeCursor, toPageRequest, type PageArgs } from './pagination';
 import type { PersonConnection } from './person.connection';
+import { ALL_PERSON_FIELDS, columnOf, selectList, type PersonField } from './person.columns';
 import { normalizeEmail, validatePeopleFilter, validatePersonFields } from './person.validation';
 
 const EXACT_FILTERS = ['organization', 'businessUnit', 'department', 'group', 'team'] as const;
+const ALL_COLUMNS = selectList(ALL_PERSON_FIELDS);
 
 function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (char) => `\\${char}`);
+}
+
+/** Collects parameters and hands out their `$n` placeholders. */
+class Parameters {
+  readonly values: SqlValue[] = [];
+
+  add(value: SqlValue): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
 }
 
 /** All reads and writes of people; resolvers only translate GraphQL to these calls. */
@@ -21,43 +34,59 @@ export class PersonService {
     private readonly maxPageSize: number,
   ) {}
 
-  private query(): SelectQueryBuilder<Person> {
-    return this.database.manager.getRepository(Person).createQueryBuilder('p');
+  private get sql() {
+    return this.database.sql;
   }
 
-  async findByEmail(email: string): Promise<Person | null> {
-    return this.query()
-      .where('p.email = :email', { email: normalizeEmail(email) })
-      .getOne();
+  async findByEmail(email: string, fields: Iterable<PersonField> = ALL_PERSON_FIELDS): Promise<Person | null> {
+    // The id is always read, so that even `{ __typename }` selects a column.
+    const rows = await this.sql.all<Person>(`SELECT ${selectList([...fields, 'id'])} FROM person WHERE email = $1`, [
+      normalizeEmail(email),
+    ]);
+    return rows[0] ?? null;
   }
 
-  async getByEmail(email: string): Promise<Person> {
-    const person = await this.findByEmail(email);
+  async getByEmail(email: string, fields?: Iterable<PersonField>): Promise<Person> {
+    const person = await this.findByEmail(email, fields);
     if (!person) throw notFound();
     return person;
   }
 
   /** People with these ids, in no particular order; unknown ids are simply absent. */
   findByIds(ids: readonly string[]): Promise<Person[]> {
-    return this.query().where('p.id IN (:...ids)', { ids }).getMany();
+    return this.sql.all<Person>(`SELECT ${ALL_COLUMNS} FROM person WHERE ${this.sql.inList('id', '$1')}`, [
+      this.sql.listParameter(ids),
+    ]);
   }
 
   /** People with these already-normalised emails, in no particular order. */
   findByNormalizedEmails(emails: readonly string[]): Promise<Person[]> {
-    return this.query().where('p.email IN (:...emails)', { emails }).getMany();
+    return this.sql.all<Person>(`SELECT ${ALL_COLUMNS} FROM person WHERE ${this.sql.inList('email', '$1')}`, [
+      this.sql.listParameter(emails),
+    ]);
   }
 
-  async list(args: PageArgs & { filter?: PeopleFilter | null }): Promise<PersonConnection> {
+  async list(
+    args: PageArgs & { filter?: PeopleFilter | null },
+    fields: Iterable<PersonField> = ALL_PERSON_FIELDS,
+  ): Promise<PersonConnection> {
     const page = toPageRequest(args, this.maxPageSize);
-    const query = this.applyFilter(this.query(), args.filter);
+    const parameters = new Parameters();
+    const conditions = this.filterConditions(args.filter, parameters);
+    const keyColumns = page.keys.map(columnOf);
     if (page.position) {
-      const columns = page.keys.map((key) => `p.${key}`).join(', ');
-      const placeholders = page.keys.map((_, index) => `:position${index}`).join(', ');
-      const parameters = Object.fromEntries(page.position.map((value, index) => [`position${index}`, value]));
-      query.andWhere(`(${columns}) ${page.readDescending ? '<' : '>'} (${placeholders})`, parameters);
+      const positions = page.position.map((value) => parameters.add(value));
+      // A row-value comparison walks the (key, id) index from the cursor: no OFFSET, no rescans.
+      conditions.push(`(${keyColumns.join(', ')}) ${page.readDescending ? '<' : '>'} (${positions.join(', ')})`);
     }
-    for (const key of page.keys) query.addOrderBy(`p.${key}`, page.readDescending ? 'DESC' : 'ASC');
-    const rows = await query.limit(page.size + 1).getMany();
+    const direction = page.readDescending ? 'DESC' : 'ASC';
+    const rows = await this.sql.all<Person>(
+      `SELECT ${selectList([...fields, ...page.keys])} FROM person` +
+        (conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '') +
+        ` ORDER BY ${keyColumns.map((column) => `${column} ${direction}`).join(', ')}` +
+        ` LIMIT ${parameters.add(page.size + 1)}`,
+      parameters.values,
+    );
 
     const hasMore = rows.length > page.size;
     const nodes = rows.slice(0, page.size);
@@ -77,73 +106,90 @@ export class PersonService {
     };
   }
 
-  count(filter: PeopleFilter | null): Promise<number> {
-    return this.applyFilter(this.query(), filter).getCount();
+  async count(filter: PeopleFilter | null): Promise<number> {
+    const parameters = new Parameters();
+    const conditions = this.filterConditions(filter, parameters);
+    const [row] = await this.sql.all<{ count: number | string }>(
+      `SELECT COUNT(*) AS count FROM person${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}`,
+      parameters.values,
+    );
+    return Number(row.count);
   }
 
   async create(input: CreatePersonInput): Promise<Person> {
     const email = normalizeEmail(input.email);
     const fields = validatePersonFields(input);
-    const now = new Date().toISOString();
-    const person: Person = {
-      id: randomUUID(),
-      email,
-      ...Object.fromEntries(PERSON_TEXT_FIELDS.map((field) => [field, fields[field] ?? null])),
-      createdAt: now,
-      updatedAt: now,
-      version: 1,
-    } as Person;
+    const id = randomUUID();
     try {
       // The unique index decides, so concurrent creates of one email cannot both succeed.
-      await this.database.write((manager) => manager.insert(Person, person));
+      return await this.database.write(async (sql) => {
+        const now = new Date().toISOString();
+        const person = {
+          id,
+          email,
+          ...Object.fromEntries(PERSON_TEXT_FIELDS.map((field) => [field, fields[field] ?? null])),
+          createdAt: now,
+          updatedAt: now,
+          version: 1,
+        } as Person;
+        const values = ALL_PERSON_FIELDS.map((field) => person[field]);
+        await sql.run(
+          `INSERT INTO person (${ALL_PERSON_FIELDS.map(columnOf).join(', ')}) VALUES (${values.map((_, index) => `$${index + 1}`).join(', ')})`,
+          values,
+        );
+        return person;
+      });
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict(`A person with email ${email} already exists`);
       throw error;
     }
-    return person;
   }
 
   async update(input: UpdatePersonInput): Promise<Person> {
     const email = normalizeEmail(input.email);
     const changes = validatePersonFields(input);
     const expectedVersion = input.expectedVersion ?? null;
-    return this.database.write(async (manager) => {
+    return this.database.write(async (sql) => {
+      const parameters = new Parameters();
+      const assignments = Object.entries(changes).map(
+        ([field, value]) => `${columnOf(field as PersonField)} = ${parameters.add(value)}`,
+      );
+      assignments.push(`updated_at = ${parameters.add(new Date().toISOString())}`, 'version = version + 1');
+      let where = `email = ${parameters.add(email)}`;
       // Compare-and-set in the WHERE clause: the version check and the write are one statement.
-      const update = manager
-        .createQueryBuilder()
-        .update(Person)
-        .set({ ...changes, updatedAt: new Date().toISOString(), version: () => 'version + 1' })
-        .where('email = :email', { email });
-      if (expectedVersion !== null) update.andWhere('version = :expectedVersion', { expectedVersion });
-      const result = await update.execute();
-      if (result.affected === 0) {
-        const current = await manager.findOne(Person, { where: { email } });
-        if (!current) throw notFound();
-        throw conflict(`Person ${email} is at version ${current.version}, not ${expectedVersion}`);
-      }
-      return manager.findOneOrFail(Person, { where: { email } });
+      if (expectedVersion !== null) where += ` AND version = ${parameters.add(expectedVersion)}`;
+      const [updated] = await sql.all<Person>(
+        `UPDATE person SET ${assignments.join(', ')} WHERE ${where} RETURNING ${ALL_COLUMNS}`,
+        parameters.values,
+      );
+      if (updated) return updated;
+      throw await this.whyNotUpdated(sql, email, expectedVersion);
     });
   }
 
-  private applyFilter(query: SelectQueryBuilder<Person>, filter: PeopleFilter | null | undefined) {
-    if (!filter) return query;
+  private async whyNotUpdated(sql: SqlExecutor, email: string, expectedVersion: number | null) {
+    const [current] = await sql.all<{ version: number }>('SELECT version FROM person WHERE email = $1', [email]);
+    if (!current) return notFound();
+    return conflict(`Person ${email} is at version ${current.version}, not ${expectedVersion}`);
+  }
+
+  private filterConditions(filter: PeopleFilter | null | undefined, parameters: Parameters): string[] {
+    if (!filter) return [];
     validatePeopleFilter(filter);
+    const conditions: string[] = [];
     for (const field of EXACT_FILTERS) {
       const value = filter[field];
-      if (value != null) query.andWhere(`p.${field} = :${field}`, { [field]: value });
+      if (value != null) conditions.push(`${columnOf(field)} = ${parameters.add(value)}`);
     }
     if (filter.search != null && filter.search !== '') {
-      query.andWhere(
-        '(p.email LIKE :search ESCAPE :escape OR LOWER(p.firstName) LIKE :search ESCAPE :escape OR LOWER(p.lastName) LIKE :search ESCAPE :escape)',
-        {
-          search: `${escapeLike(filter.search.toLowerCase())}%`,
-          escape: '\\',
-        },
+      const prefix = parameters.add(`${escapeLike(filter.search.toLowerCase())}%`);
+      conditions.push(
+        `(email LIKE ${prefix} ESCAPE '\\' OR LOWER(first_name) LIKE ${prefix} ESCAPE '\\' OR LOWER(last_name) LIKE ${prefix} ESCAPE '\\')`,
       );
     }
     if (filter.updatedSince != null) {
-      query.andWhere('p.updatedAt >= :updatedSince', { updatedSince: filter.updatedSince.toISOString() });
+      conditions.push(`updated_at >= ${parameters.add(filter.updatedSince.toISOString())}`);
     }
-    return query;
+    return conditions;
   }
 }

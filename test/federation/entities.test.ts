@@ -50,7 +50,7 @@ describe.each(databaseTargets)('federation _entities and _service on $kind', (ta
     }
 
     const reader = await server.createToken(['people:read']);
-    const { result, statements } = await countQueries(server.app.database.dataSource, () =>
+    const { result, statements } = await countQueries(server.app.database, () =>
       server.gql(ENTITIES, { representations }, reader),
     );
     expect(result.status).toBe(200);

@@ -389,17 +389,17 @@ describe.each(databaseTargets)('people pagination on $kind', (target) => {
   });
 
   it('counts only when totalCount is selected: no COUNT without it, exactly one with it', async () => {
-    const { dataSource } = server.app.database;
+    const database = server.app.database;
     const filter = { organization: 'Globex' };
 
-    const plain = await countQueries(dataSource, () => server.gql(PEOPLE, { first: 5, filter }));
+    const plain = await countQueries(database, () => server.gql(PEOPLE, { first: 5, filter }));
     expect(plain.result.body.errors).toBeUndefined();
     expect(plain.statements.filter((sql) => /COUNT\(/i.test(sql))).toEqual([]);
     const plainPerson = plain.statements.filter(onTable('person'));
     expect(plainPerson).toHaveLength(1);
     expect(plainPerson[0]).toMatch(/^SELECT /);
 
-    const counted = await countQueries(dataSource, () => server.gql(COUNTED, { first: 5, filter }));
+    const counted = await countQueries(database, () => server.gql(COUNTED, { first: 5, filter }));
     expect((counted.result.body.data?.people as Page).totalCount).toBe(expected('EMAIL_ASC', filter).length);
     const countedPerson = counted.recorded.filter((statement) => onTable('person')(statement.sql));
     expect(countedPerson).toHaveLength(2);

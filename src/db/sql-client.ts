@@ -1,0 +1,339 @@
+import type pg from 'pg';
+import sqlite3 from 'sqlite3';
+import type { DataSource } from 'typeorm';
+import type { Dialect } from './data-source';
+
+export type SqlValue = string | number | null | readonly string[];
+export type SqlRow = Record<string, unknown>;
+
+/** What a unit of write work may do: statements inside the unit's transaction. */
+export interface SqlExecutor {
+  all<T = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** Runs a statement and returns the number of rows it changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+/**
+ * Hand-written SQL on the connections TypeORM opened, for the hot paths: statements are written
+ * once with `$1…$n` placeholders and prepared (and cached) on either database.
+ */
+export interface SqlClient {
+  readonly dialect: Dialect;
+  /** `column IN (the list bound at placeholder)`, written the way this database does it best. */
+  inList(column: string, placeholder: string): string;
+  /** The value to bind for inList's placeholder. */
+  listParameter(values: readonly string[]): SqlValue;
+  /** Calls `listener` with the text of every statement about to run; returns the unsubscribe. */
+  observe(listener: StatementListener): () => void;
+  /** A read outside any transaction, on a prepared statement. */
+  all<T = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /**
+   * Runs `work` atomically and durably: its statements commit together or not at all, and the
+   * promise settles only after the commit. On SQLite concurrent units share one commit.
+   */
+  write<T>(work: (sql: SqlExecutor) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export type StatementListener = (sql: string, params: readonly SqlValue[]) => void;
+
+/** Statement observers (query logging, the tests' query counter); empty in normal running. */
+class Observers {
+  private readonly listeners = new Set<StatementListener>();
+
+  add(listener: StatementListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  notify(sql: string, params: readonly SqlValue[] = []): void {
+    if (this.listeners.size > 0) for (const listener of this.listeners) listener(sql, params);
+  }
+}
+
+/** SQLite numbers its parameters `?1…?n`; `$n` there would be bound by first appearance. */
+const toSqlitePlaceholders = (sql: string) => sql.replace(/\$(\d+)/g, '?$1');
+
+const MAX_PREPARED_STATEMENTS = 200;
+
+/**
+ * Errors from sqlite3's native callbacks carry no JavaScript stack (its verbose mode, which adds
+ * one to every call, is off for speed). On the failure path only, record where the statement was
+ * awaited from (V8's async stack) and which statement it was, for the server log.
+ */
+function withCallerStack(error: unknown, sql: string): unknown {
+  if (error instanceof Error) {
+    Error.captureStackTrace(error, withCallerStack);
+    Object.assign(error, { sql });
+  }
+  return error;
+}
+
+class SqliteConnection implements SqlExecutor {
+  private readonly statements = new Map<string, Promise<sqlite3.Statement>>();
+
+  constructor(
+    readonly db: sqlite3.Database,
+    private readonly observers: Observers,
+  ) {}
+
+  /**
+   * A cached prepared statement. A statement whose prepare failed never answers later calls, so
+   * the failure is taken from the prepare callback and the statement is not kept.
+   */
+  private prepared(sql: string, params: readonly SqlValue[]): Promise<sqlite3.Statement> {
+    this.observers.notify(sql, params);
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      if (this.statements.size >= MAX_PREPARED_STATEMENTS) this.clearStatements();
+      statement = new Promise<sqlite3.Statement>((resolve, reject) => {
+        const prepared = this.db.prepare(toSqlitePlaceholders(sql), (error: Error | null) =>
+          error ? reject(error) : resolve(prepared),
+        );
+      });
+      this.statements.set(sql, statement);
+      statement.catch(() => this.statements.delete(sql));
+    }
+    return statement;
+  }
+
+  async all<T = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    try {
+      const statement = await this.prepared(sql, params);
+      // `all` (never `get`) so that the statement is reset after each use and pins no snapshot.
+      return await new Promise((resolve, reject) =>
+        statement.all(params as SqlValue[], (error: Error | null, rows: T[]) =>
+          error ? reject(error) : resolve(rows),
+        ),
+      );
+    } catch (error) {
+      throw withCallerStack(error, sql);
+    }
+  }
+
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    try {
+      const statement = await this.prepared(sql, params);
+      return await new Promise((resolve, reject) =>
+        statement.run(params as SqlValue[], function (this: sqlite3.RunResult, error: Error | null) {
+          if (error) reject(error);
+          else resolve(this.changes);
+        }),
+      );
+    } catch (error) {
+      throw withCallerStack(error, sql);
+    }
+  }
+
+  exec(sql: string): Promise<void> {
+    this.observers.notify(sql);
+    return new Promise((resolve, reject) => this.db.exec(sql, (error) => (error ? reject(error) : resolve())));
+  }
+
+  clearStatements(): void {
+    for (const statement of this.statements.values()) {
+      statement.then((prepared) => prepared.finalize(() => undefined)).catch(() => undefined);
+    }
+    this.statements.clear();
+  }
+}
+
+interface PendingWrite {
+  work: (sql: SqlExecutor) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+const MAX_GROUP = 256;
+
+/**
+ * SQLite: reads on TypeORM's connection, writes on a second connection that owns the write lock.
+ * Writes queue while a commit is in progress and then run together in one transaction (group
+ * commit): one fsync for many requests. Each unit runs in its own savepoint, so a unit that fails
+ * (say, a duplicate email) is rolled back alone and the others still commit.
+ */
+class SqliteClient implements SqlClient {
+  readonly dialect = 'sqlite' as const;
+  private pending: PendingWrite[] = [];
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly reader: SqliteConnection,
+    private readonly writer: SqliteConnection,
+    private readonly observers: Observers,
+  ) {}
+
+  static async open(dataSource: DataSource, file: string): Promise<SqliteClient> {
+    const observers = new Observers();
+    const readerDb = (dataSource.driver as unknown as { databaseConnection: sqlite3.Database }).databaseConnection;
+    const reader = new SqliteConnection(readerDb, observers);
+    // An in-memory database exists only on its own connection, so there it reads and writes.
+    if (file === ':memory:') return new SqliteClient(reader, reader, observers);
+    const writerDb = await new Promise<sqlite3.Database>((resolve, reject) => {
+      const db = new sqlite3.Database(file, (error) => (error ? reject(error) : resolve(db)));
+    });
+    const writer = new SqliteConnection(writerDb, observers);
+    await writer.exec('PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;');
+    return new SqliteClient(reader, writer, observers);
+  }
+
+  inList(column: string, placeholder: string): string {
+    return `${column} IN (SELECT value FROM json_each(${placeholder}))`;
+  }
+
+  listParameter(values: readonly string[]): SqlValue {
+    return JSON.stringify(values);
+  }
+
+  observe(listener: StatementListener): () => void {
+    return this.observers.add(listener);
+  }
+
+  all<T = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return this.reader.all<T>(sql, params);
+  }
+
+  write<T>(work: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('The database is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.flushing ??= this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const group = this.pending.splice(0, MAX_GROUP);
+        await this.commitGroup(group);
+      }
+    } finally {
+      this.flushing = null;
+    }
+  }
+
+  private async commitGroup(group: PendingWrite[]): Promise<void> {
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    try {
+      await this.writer.exec('BEGIN IMMEDIATE');
+      for (const unit of group) {
+        await this.writer.exec('SAVEPOINT unit');
+        try {
+          outcomes.push({ ok: true, value: await unit.work(this.writer) });
+          await this.writer.exec('RELEASE unit');
+        } catch (error) {
+          await this.writer.exec('ROLLBACK TO unit; RELEASE unit');
+          outcomes.push({ ok: false, value: error });
+        }
+      }
+      await this.writer.exec('COMMIT');
+    } catch (error) {
+      // The transaction itself failed (disk, lock): nothing in the group was committed.
+      await this.writer.exec('ROLLBACK').catch(() => undefined);
+      for (const unit of group) unit.reject(error);
+      return;
+    }
+    group.forEach((unit, index) =>
+      outcomes[index].ok ? unit.resolve(outcomes[index].value) : unit.reject(outcomes[index].value),
+    );
+  }
+
+  /** Lets queued writes commit, then closes the writer; TypeORM closes the reader. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flushing;
+    await this.reader.clearStatements();
+    if (this.writer === this.reader) return;
+    await this.writer.clearStatements();
+    await new Promise<void>((resolve, reject) => this.writer.db.close((error) => (error ? reject(error) : resolve())));
+  }
+}
+
+class PostgresExecutor implements SqlExecutor {
+  constructor(
+    private readonly client: pg.Pool | pg.PoolClient,
+    private readonly observers: Observers,
+  ) {}
+
+  async all<T = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    this.observers.notify(sql, params);
+    return (await this.client.query({ name: statementName(sql), text: sql, values: params as SqlValue[] })).rows as T[];
+  }
+
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    this.observers.notify(sql, params);
+    return (
+      (await this.client.query({ name: statementName(sql), text: sql, values: params as SqlValue[] })).rowCount ?? 0
+    );
+  }
+}
+
+const statementNames = new Map<string, string>();
+/**
+ * pg prepares a named statement once per connection and reuses it. The service's statements are
+ * a bounded set; past the cap, rarer shapes simply run unnamed (parsed each time).
+ */
+function statementName(sql: string): string | undefined {
+  let name = statementNames.get(sql);
+  if (!name && statementNames.size < MAX_PREPARED_STATEMENTS) {
+    name = `s${statementNames.size}`;
+    statementNames.set(sql, name);
+  }
+  return name;
+}
+
+/** PostgreSQL: the pool TypeORM opened; each write is its own transaction, concurrently. */
+class PostgresClient implements SqlClient {
+  readonly dialect = 'postgres' as const;
+  private readonly observers = new Observers();
+  private readonly reads: PostgresExecutor;
+
+  constructor(private readonly pool: pg.Pool) {
+    this.reads = new PostgresExecutor(pool, this.observers);
+  }
+
+  inList(column: string, placeholder: string): string {
+    return `${column} = ANY(${placeholder}::text[])`;
+  }
+
+  listParameter(values: readonly string[]): SqlValue {
+    return values;
+  }
+
+  observe(listener: StatementListener): () => void {
+    return this.observers.add(listener);
+  }
+
+  all<T = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return this.reads.all<T>(sql, params);
+  }
+
+  async write<T>(work: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      this.observers.notify('BEGIN');
+      await client.query('BEGIN');
+      const result = await work(new PostgresExecutor(client, this.observers));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    // The pool belongs to TypeORM, which ends it when the DataSource is destroyed.
+  }
+}
+
+export async function openSqlClient(dataSource: DataSource, dialect: Dialect, sqliteFile: string): Promise<SqlClient> {
+  if (dialect === 'postgres') return new PostgresClient((dataSource.driver as unknown as { master: pg.Pool }).master);
+  return SqliteClient.open(dataSource, sqliteFile);
+}

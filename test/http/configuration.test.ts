@@ -1,0 +1,55 @@
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqliteTarget, type TestDatabase } from '../helpers/databases';
+import { spawnMain } from '../helpers/main-process';
+
+describe('node dist/main.js refuses invalid configuration', () => {
+  let database: TestDatabase;
+  let databaseFile: string;
+
+  beforeAll(async () => {
+    database = await sqliteTarget.create();
+    databaseFile = database.url.slice('sqlite:'.length);
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['MAX_PAGE_SIZE', '0'],
+    ['MAX_PAGE_SIZE', 'ten'],
+    ['LOG_LEVEL', 'loud'],
+    ['NODE_ENV', 'staging'],
+    ['BODY_LIMIT_BYTES', '12'],
+  ])('%s=%s: exits non-zero, names the variable on stderr, touches nothing', async (variable, value) => {
+    const main = spawnMain({
+      DATABASE_URL: database.url,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      [variable]: value,
+    });
+    const code = await main.exited;
+
+    expect(code).not.toBe(0);
+    expect(typeof code).toBe('number');
+    expect(main.stderr()).toMatch(new RegExp(`^Invalid configuration: .*\\b${variable}\\b`));
+    expect(main.stderr().trim().split('\n')).toHaveLength(1);
+    expect(main.stderr()).not.toMatch(/\n\s+at /);
+    expect(main.stdout()).toBe('');
+    // Validation comes first: no database was created, no token printed, nothing listened.
+    expect(existsSync(databaseFile)).toBe(false);
+    expect(readdirSync(path.dirname(databaseFile))).toEqual([]);
+  });
+
+  it('names every invalid variable at once', async () => {
+    const main = spawnMain({ DATABASE_URL: 'mysql://x', PORT: 'abc', MAX_PAGE_SIZE: '0' });
+    expect(await main.exited).toBe(1);
+    const stderr = main.stderr();
+    for (const variable of ['DATABASE_URL', 'PORT', 'MAX_PAGE_SIZE']) expect(stderr).toContain(`${variable}:`);
+  });
+});

@@ -1,0 +1,178 @@
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sqliteTarget, type TestDatabase } from '../helpers/databases';
+import { printedAdminToken, startMain, stopMain, type MainProcess } from '../helpers/main-process';
+
+const REQUESTS = 100;
+
+interface Outcome {
+  status: number;
+  text: string;
+}
+
+/**
+ * A GraphQL POST on its own connection that sends its headers and the first part of its body now
+ * and the rest when `finish` is called. `response` settles with the answer or the socket error.
+ */
+function heldRequest(graphqlUrl: string, token: string, body: string, heldBytes: number) {
+  const bytes = Buffer.from(body);
+  const request = http.request(graphqlUrl, {
+    method: 'POST',
+    agent: false,
+    headers: {
+      'content-type': 'application/json',
+      'content-length': bytes.length,
+      authorization: `Bearer ${token}`,
+    },
+  });
+  const response = new Promise<Outcome>((resolve, reject) => {
+    request.on('error', reject);
+    request.on('response', (incoming) => {
+      const chunks: Buffer[] = [];
+      incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+      incoming.on('error', reject);
+      incoming.on('end', () => {
+        if (!incoming.complete) reject(new Error('response cut short'));
+        else resolve({ status: incoming.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+  });
+  // Observed by the test; this keeps an early failure from being reported as unhandled meanwhile.
+  response.catch(() => undefined);
+  const sent = new Promise<void>((resolve, reject) => {
+    request.write(bytes.subarray(0, bytes.length - heldBytes), (error) => (error ? reject(error) : resolve()));
+  });
+  return { sent, response, finish: () => request.end(bytes.subarray(bytes.length - heldBytes)) };
+}
+
+/** The i-th of a mix of writes and reads. */
+function requestBody(prefix: string, i: number): string {
+  if (i % 2 === 0) {
+    return JSON.stringify({
+      query: 'mutation Create($input: CreatePersonInput!) { createPerson(input: $input) { email version } }',
+      variables: { input: { email: `${prefix}${i}@example.com`, firstName: `First${i}` } },
+    });
+  }
+  return JSON.stringify({
+    query: 'query Page($search: String!) { people(first: 10, filter: { search: $search }) { nodes { email } } }',
+    variables: { search: prefix },
+  });
+}
+
+async function graphql(graphqlUrl: string, token: string, query: string, variables: Record<string, unknown> = {}) {
+  const response = await fetch(graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** Resolves with the error code of a connection attempt that fails, or throws when it is answered. */
+function connectionError(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, { agent: false }, (response) => {
+      response.resume();
+      reject(new Error(`a new connection was answered with ${response.statusCode} while draining`));
+    });
+    request.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+function expectAllAnswered(outcomes: PromiseSettledResult<Outcome>[], prefix: string): void {
+  const failures = outcomes.flatMap((outcome, i) =>
+    outcome.status === 'rejected' ? [`request ${i}: ${String(outcome.reason)}`] : [],
+  );
+  expect(failures).toEqual([]);
+  for (const [i, outcome] of outcomes.entries()) {
+    const { status, text } = (outcome as PromiseFulfilledResult<Outcome>).value;
+    expect(status, text).toBe(200);
+    const body = JSON.parse(text) as { data?: Record<string, unknown>; errors?: unknown };
+    expect(body.errors).toBeUndefined();
+    if (i % 2 === 0) {
+      expect(body).toEqual({ data: { createPerson: { email: `${prefix}${i}@example.com`, version: 1 } } });
+    } else {
+      expect(body.data?.people).toEqual({ nodes: expect.any(Array) });
+    }
+  }
+}
+
+describe('SIGTERM drains in-flight requests (node dist/main.js on sqlite)', () => {
+  let database: TestDatabase | undefined;
+  const started: MainProcess[] = [];
+
+  afterEach(async () => {
+    for (const main of started.splice(0)) {
+      if (main.child.exitCode === null && main.child.signalCode === null) main.child.kill('SIGKILL');
+      await main.exited;
+    }
+    await database?.drop();
+    database = undefined;
+  });
+
+  async function countStored(databaseUrl: string, token: string, prefix: string): Promise<number> {
+    const restarted = await startMain({ DATABASE_URL: databaseUrl });
+    started.push(restarted.main);
+    const count = await graphql(
+      restarted.graphqlUrl,
+      token,
+      'query Count($search: String!) { people(filter: { search: $search }) { totalCount } }',
+      { search: prefix },
+    );
+    expect(await stopMain(restarted.main)).toBe(0);
+    return (count.body as { data: { people: { totalCount: number } } }).data.people.totalCount;
+  }
+
+  it('answers all 100 requests that were mid-upload at SIGTERM, refuses new connections, exits 0', async () => {
+    database = await sqliteTarget.create();
+    const { main, url, graphqlUrl } = await startMain({ DATABASE_URL: database.url });
+    started.push(main);
+    const token = await printedAdminToken(main);
+
+    const requests = Array.from({ length: REQUESTS }, (_, i) =>
+      heldRequest(graphqlUrl, token, requestBody('held', i), 10),
+    );
+    await Promise.all(requests.map((request) => request.sent));
+    // Connections are accepted in order: once a later one is answered, the held ones were accepted.
+    const probe = await graphql(graphqlUrl, token, '{ people(first: 1) { totalCount } }');
+    expect(probe.status).toBe(200);
+
+    main.child.kill('SIGTERM');
+    await main.waitForStdout(/"signal":"SIGTERM","msg":"draining in-flight requests, then exiting"/);
+    expect(await connectionError(`${url}/healthz`)).toBe('ECONNREFUSED');
+    expect(main.child.exitCode).toBeNull();
+
+    for (const request of requests) request.finish();
+    const outcomes = await Promise.allSettled(requests.map((request) => request.response));
+    expectAllAnswered(outcomes, 'held');
+    expect(await main.exited).toBe(0);
+    expect(main.stderr()).toBe('');
+
+    // Every create that was answered was committed.
+    expect(await countStored(database.url, token, 'held')).toBe(REQUESTS / 2);
+  });
+
+  it('answers all 100 requests being processed when SIGTERM arrives and exits 0', async () => {
+    database = await sqliteTarget.create();
+    const { main, graphqlUrl } = await startMain({ DATABASE_URL: database.url });
+    started.push(main);
+    const token = await printedAdminToken(main);
+
+    const requests = Array.from({ length: REQUESTS }, (_, i) =>
+      heldRequest(graphqlUrl, token, requestBody('busy', i), 1),
+    );
+    await Promise.all(requests.map((request) => request.sent));
+    const probe = await graphql(graphqlUrl, token, '{ people(first: 1) { totalCount } }');
+    expect(probe.status).toBe(200);
+
+    for (const request of requests) request.finish();
+    main.child.kill('SIGTERM');
+    const outcomes = await Promise.allSettled(requests.map((request) => request.response));
+    expectAllAnswered(outcomes, 'busy');
+    expect(await main.exited).toBe(0);
+    expect(main.stdout()).toContain('"msg":"draining in-flight requests, then exiting"');
+    expect(main.stderr()).toBe('');
+
+    expect(await countStored(database.url, token, 'busy')).toBe(REQUESTS / 2);
+  });
+});
