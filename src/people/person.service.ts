@@ -91,17 +91,28 @@ export class PersonService {
     const hasMore = rows.length > page.size;
     const nodes = rows.slice(0, page.size);
     if (page.backward) nodes.reverse();
-    const edges = nodes.map((node) => ({ cursor: encodeCursor(args.orderBy, node), node }));
+    const { orderBy } = args;
+    // Cursors are computed only when a client selects them (getters run on field resolution).
+    const cursorOf = (node: Person | undefined) => (node ? encodeCursor(orderBy, node) : null);
     return {
-      edges,
+      edges: nodes.map((node) => ({
+        node,
+        get cursor() {
+          return encodeCursor(orderBy, node);
+        },
+      })),
       nodes,
       filter: args.filter ?? null,
       totalCount: 0, // replaced by the totalCount resolver, which counts only when selected
       pageInfo: {
         hasNextPage: page.backward ? page.position !== null : hasMore,
         hasPreviousPage: page.backward ? hasMore : page.position !== null,
-        startCursor: edges[0]?.cursor ?? null,
-        endCursor: edges.at(-1)?.cursor ?? null,
+        get startCursor() {
+          return cursorOf(nodes[0]);
+        },
+        get endCursor() {
+          return cursorOf(nodes.at(-1));
+        },
       },
     };
   }
