@@ -3,7 +3,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'test/artifacts/', 'data/'] },
+  { ignores: ['dist/', 'build/', 'node_modules/', 'coverage/', 'test/artifacts/', 'data/', 'bench/data/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

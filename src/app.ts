@@ -17,7 +17,9 @@ import { Database } from './db/database';
 import { createFormatError, databaseUnavailablePlugin, errorBody } from './errors';
 import { loadGraphiQLPage } from './http/graphiql';
 import { handleGraphQL } from './http/graphql-handler';
+import { createRateLimiter, enforceRateLimit } from './http/rate-limit';
 import { createLogger } from './logger';
+import { hideSuggestionsPlugin, operationLimits } from './operation-limits';
 import { createPersonLoaders } from './people/person.loaders';
 import type { PeopleContext } from './people/person.resolver';
 import { PersonService } from './people/person.service';
@@ -46,12 +48,21 @@ function sendJson(response: ServerResponse, status: number, body: string): void 
 /** Builds the whole service (database, schema, Apollo, HTTP routes) without listening. */
 export async function createApp(config: Config, options: { logDestination?: DestinationStream } = {}): Promise<App> {
   const logger = createLogger(config, options.logDestination);
-  const database = await Database.open(config.databaseUrl);
+  // On PostgreSQL the server itself also cancels any statement that outlives an operation's budget.
+  const database = await Database.open(config.databaseUrl, {
+    statementTimeoutMs: config.operationTimeoutMs,
+    queryTimeoutMs: config.databaseQueryTimeoutMs,
+  });
   const tokens = new TokenService(database);
   const people = new PersonService(database, config.maxPageSize);
+  // Token buckets per API token: in memory, or shared through Redis when REDIS_URL is set.
+  const rateLimiter = await createRateLimiter(config.rateLimit, logger);
 
+  const limits = operationLimits(config.limits, config.maxPageSize);
   const apollo = new ApolloServer<PeopleContext>({
     schema: await buildPeopleSchema(),
+    parseOptions: limits.parseOptions,
+    validationRules: limits.validationRules,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: config.stacktraces,
     formatError: createFormatError(logger, config.stacktraces),
@@ -68,6 +79,8 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       ApolloServerPluginInlineTraceDisabled(),
       scopePlugin,
       databaseUnavailablePlugin,
+      // "Did you mean ...?" reveals the schema: hidden in production or without introspection.
+      ...(config.production || !config.introspection ? [hideSuggestionsPlugin] : []),
     ],
   });
   await apollo.start();
@@ -93,13 +106,21 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       const requestId = String(response.getHeader('x-request-id'));
       return handleGraphQL(apollo, request, response, {
         bodyLimitBytes: config.bodyLimitBytes,
-        buildContext: async () => ({
-          identity: await authenticateRequest(tokens, request.headers.authorization),
-          requestId,
-          logger: requestLogger,
-          people,
-          personLoaders: createPersonLoaders(people),
-        }),
+        operationTimeoutMs: config.operationTimeoutMs,
+        logger: requestLogger,
+        buildContext: async (budget) => {
+          const identity = await authenticateRequest(tokens, request.headers.authorization);
+          // Every operation of an authenticated token is charged; unauthenticated ones got 401 above.
+          await enforceRateLimit(rateLimiter, config.rateLimit, identity.id);
+          return {
+            identity,
+            requestId,
+            logger: requestLogger,
+            people,
+            personLoaders: createPersonLoaders(people, budget),
+            budget,
+          };
+        },
       });
     }
     return sendJson(response, 404, errorBody('NOT_FOUND', `No route ${path}; GraphQL is served at /graphql`));
@@ -122,6 +143,16 @@ export async function createApp(config: Config, options: { logDestination?: Dest
         },
         'request',
       );
+    });
+    // A request whose connection closed before its response was sent (client gone, or the drain
+    // timed out): logged, so that no accepted request disappears without a trace.
+    response.on('close', () => {
+      if (!response.writableFinished) {
+        requestLogger.warn(
+          { method: request.method, path: (request.url ?? '').split('?')[0] },
+          'request aborted: the connection closed before the response was sent',
+        );
+      }
     });
     route(request, response, requestLogger).catch((error: unknown) => {
       requestLogger.error({ err: error }, 'request failed');
@@ -150,10 +181,17 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       closing = true;
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const forceClose = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+      const forceClose = setTimeout(() => {
+        logger.warn(
+          { shutdownTimeoutMs: config.shutdownTimeoutMs },
+          'drain timeout: closing the remaining connections',
+        );
+        server.closeAllConnections();
+      }, config.shutdownTimeoutMs);
       await drained;
       clearTimeout(forceClose);
       await apollo.stop();
+      await rateLimiter.close();
       await database.close();
     },
   };

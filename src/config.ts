@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { RateLimitSettings } from './http/rate-limit';
+import type { OperationLimitSettings } from './operation-limits';
 
 const booleanFlag = z.enum(['true', 'false']).transform((value) => value === 'true');
 
@@ -22,9 +24,31 @@ const environmentSchema = z.object({
     .min(1024)
     .default(100 * 1024),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  DATABASE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(1).default(5_000),
   GRAPHQL_IDE: booleanFlag.optional(),
   GRAPHQL_INTROSPECTION: booleanFlag.optional(),
   GRAPHQL_STACKTRACES: booleanFlag.default(false),
+  // Operation limits (README "Security and operations: limits"). Every query of this schema,
+  // GraphiQL's introspection (depth 15, cost about 15,600) included, is well within them.
+  MAX_DEPTH: z.coerce.number().int().min(1).default(15),
+  MAX_ALIASES: z.coerce.number().int().min(0).default(15),
+  MAX_DIRECTIVES: z.coerce.number().int().min(0).default(50),
+  MAX_TOKENS: z.coerce.number().int().min(1).default(1000),
+  MAX_COST: z.coerce.number().int().min(1).default(20_000),
+  OPERATION_TIMEOUT_MS: z.coerce.number().int().min(1).default(10_000),
+  // Rate limiting per token (README "Rate limiting"); 0 turns it off, fractions are allowed.
+  RATE_LIMIT_PER_SECOND: z.coerce
+    .number()
+    .min(0)
+    .max(1e9)
+    .refine((rate) => rate === 0 || rate >= 0.001, 'must be 0 (off) or at least 0.001')
+    .default(50),
+  RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1e9).default(100),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+    .optional(),
+  RATE_LIMIT_REDIS_PREFIX: z.string().max(200).default('people-graph:rate:'),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -38,9 +62,15 @@ export interface Config {
   maxPageSize: number;
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
+  /** PostgreSQL: how long to wait for any answer before counting the database unavailable (503). */
+  databaseQueryTimeoutMs: number;
   ide: boolean;
   introspection: boolean;
   stacktraces: boolean;
+  limits: OperationLimitSettings;
+  /** The time budget of one operation; past it the operation is cancelled (503 TIMEOUT). */
+  operationTimeoutMs: number;
+  rateLimit: RateLimitSettings;
 }
 
 export class ConfigError extends Error {}
@@ -67,8 +97,23 @@ export function loadConfig(environment: Environment = process.env): Config {
     maxPageSize: env.MAX_PAGE_SIZE,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    databaseQueryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS,
     ide: env.GRAPHQL_IDE ?? !production,
     introspection: env.GRAPHQL_INTROSPECTION ?? !production,
     stacktraces: env.GRAPHQL_STACKTRACES,
+    limits: {
+      maxDepth: env.MAX_DEPTH,
+      maxAliases: env.MAX_ALIASES,
+      maxDirectives: env.MAX_DIRECTIVES,
+      maxTokens: env.MAX_TOKENS,
+      maxCost: env.MAX_COST,
+    },
+    operationTimeoutMs: env.OPERATION_TIMEOUT_MS,
+    rateLimit: {
+      perSecond: env.RATE_LIMIT_PER_SECOND,
+      burst: env.RATE_LIMIT_BURST,
+      redisUrl: env.REDIS_URL,
+      redisKeyPrefix: env.RATE_LIMIT_REDIS_PREFIX,
+    },
   };
 }

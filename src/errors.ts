@@ -14,6 +14,8 @@ export const ErrorCode = {
   RATE_LIMITED: 'RATE_LIMITED',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  /** The operation ran past OPERATION_TIMEOUT_MS and was cancelled (503 + Retry-After). */
+  TIMEOUT: 'TIMEOUT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -57,8 +59,27 @@ export const unauthenticated = (message: string, tokenWasSent: boolean) =>
 
 export const forbidden = (message: string) => codedError(ErrorCode.FORBIDDEN, message, { status: 403 });
 
-export const serviceUnavailable = () =>
-  codedError(ErrorCode.SERVICE_UNAVAILABLE, 'Service temporarily unavailable', { status: 503 });
+/** Over the token's rate: 429 with Retry-After in whole seconds (see src/http/rate-limit.ts). */
+export const rateLimited = (message: string, retryAfterSeconds: number) =>
+  codedError(ErrorCode.RATE_LIMITED, message, {
+    status: 429,
+    headers: new Map([['retry-after', String(retryAfterSeconds)]]),
+  });
+
+/** A field not run because its operation's time budget ran out (see OperationBudget). */
+export const timeoutError = (budgetMs: number) =>
+  codedError(ErrorCode.TIMEOUT, `Not run: the operation ran past its time budget of ${budgetMs} ms`);
+
+/** The message of the request-level TIMEOUT answer: nothing of the operation was committed. */
+export const timeoutMessage = (budgetMs: number) =>
+  `The operation ran past its time budget of ${budgetMs} ms and was cancelled; nothing was changed`;
+
+/** The database could not be reached; `cause` (the driver's error) is logged, not shown to the client. */
+export const serviceUnavailable = (cause?: unknown) =>
+  new GraphQLError('Service temporarily unavailable', {
+    originalError: cause instanceof Error ? cause : undefined,
+    extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, http: { status: 503 } },
+  });
 
 /** A body for errors answered outside GraphQL execution (body too large, unknown route, ...). */
 export function errorBody(code: string, message: string): string {
@@ -100,14 +121,25 @@ const UNAVAILABLE_CODES = new Set([
   '08003',
   '08006',
   '53300', // too_many_connections
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  '08001', // sqlclient_unable_to_establish_sqlconnection
+  '08004', // sqlserver_rejected_establishment_of_sqlconnection
 ]);
+
+/** PostgreSQL cancelled a statement that ran past `statement_timeout` (the time budget). */
+export function isStatementTimeout(error: unknown): boolean {
+  const driverError = driverErrorOf(error);
+  return driverError?.code === '57014' && /statement timeout/i.test(driverError.message ?? '');
+}
 
 /** The database is down or unreachable, as opposed to refusing one statement. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const driverError = driverErrorOf(error);
   if (!driverError) return false;
   if (driverError.code && UNAVAILABLE_CODES.has(driverError.code)) return true;
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+  // "Query read timeout": no answer within the query timeout (DATABASE_QUERY_TIMEOUT_MS).
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i.test(
     driverError.message ?? '',
   );
 }
@@ -135,7 +167,21 @@ export function createFormatError(logger: Logger, includeStacktrace: boolean) {
       if (!includeStacktrace) delete extensions.stacktrace;
       // Apollo prefixes errors thrown while building the context; the client needs only ours.
       const message = formatted.message.replace(/^Context creation failed: /, '');
+      if (code === ErrorCode.SERVICE_UNAVAILABLE) {
+        logger.error(
+          { err: original instanceof GraphQLError ? original.originalError : original },
+          'database unavailable',
+        );
+      }
       return { ...formatted, message, extensions };
+    }
+    if (isStatementTimeout(original)) {
+      logger.warn({ err: original }, 'statement cancelled by statement_timeout');
+      return {
+        message: 'Not run: the operation ran past its time budget',
+        ...location,
+        extensions: { code: ErrorCode.TIMEOUT },
+      };
     }
     if (isDatabaseUnavailable(original)) {
       logger.error({ err: original }, 'database unavailable');
@@ -144,6 +190,12 @@ export function createFormatError(logger: Logger, includeStacktrace: boolean) {
         ...location,
         extensions: { code: ErrorCode.SERVICE_UNAVAILABLE },
       };
+    }
+    // GraphQL itself refusing the request outside any field (an operation type the schema does not
+    // have, a persisted-query hash that does not match its query): the request's fault. A failure
+    // of the service always carries the error it wraps, or the path of the field that failed.
+    if (error instanceof GraphQLError && !error.originalError && !error.path) {
+      return { message: formatted.message, locations: formatted.locations, extensions: { code: 'BAD_REQUEST' } };
     }
     logger.error({ err: original }, 'unexpected error');
     return { message: INTERNAL_ERROR_MESSAGE, ...location, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };

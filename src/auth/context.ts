@@ -29,7 +29,7 @@ export async function authenticateRequest(
   try {
     result = await tokens.authenticate(match[1]);
   } catch (error) {
-    if (isDatabaseUnavailable(error)) throw serviceUnavailable();
+    if (isDatabaseUnavailable(error)) throw serviceUnavailable(error);
     throw error;
   }
   if (!result.ok) throw unauthenticated(FAILURE_MESSAGES[result.reason], true);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/database';
 import { isUniqueViolation } from '../errors';
 import { ApiToken } from './token.entity';
-import { generateToken, hashesEqual, hashToken, isWellFormedToken } from './token-format';
+import { generateToken, hashesEqual, hashToken, isWellFormedToken, TOKEN_PREFIX } from './token-format';
 import { isScope, SCOPES, type Scope } from './scopes';
 
 export interface TokenIdentity {
@@ -91,7 +91,15 @@ export class TokenService {
   /** Revokes by id or by name; revoking twice keeps the first revocation time. */
   async revoke(idOrName: string): Promise<ApiToken> {
     const token = await this.repository.findOne({ where: [{ id: idOrName }, { name: idOrName }] });
-    if (!token) throw new TokenError(`No token with id or name "${idOrName}"`);
+    if (!token) {
+      // A token's value is a secret: never echoed, even when given where a name belongs.
+      if (idOrName.startsWith(TOKEN_PREFIX)) {
+        throw new TokenError(
+          'No token with that id or name: it looks like a token value; revoke by name or id ("list")',
+        );
+      }
+      throw new TokenError(`No token with id or name "${idOrName}"`);
+    }
     if (!token.revokedAt) {
       const revokedAt = this.now().toISOString();
       await this.database.write((sql) =>

@@ -23,8 +23,20 @@ const sqliteWithoutVerbose = Object.assign(Object.create(sqlite3) as typeof sqli
   verbose: () => sqlite3,
 });
 
+/** Options only the service sets; the CLIs and ormconfig.ts leave them unset. */
+export interface ConnectionSettings {
+  /** PostgreSQL's statement_timeout for every connection of the pool (ms); unset: none. */
+  statementTimeoutMs?: number;
+  /**
+   * PostgreSQL: how long the client waits for the answer to any query (ms); unset: forever. When
+   * it runs out the query fails (isDatabaseUnavailable) and its connection is dropped from the
+   * pool, so that a silent network (no RST, no FIN) cannot hold requests or connections forever.
+   */
+  queryTimeoutMs?: number;
+}
+
 /** The TypeORM options for a DATABASE_URL: the service, its CLIs and ormconfig.ts share these. */
-export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
+export function dataSourceOptions(databaseUrl: string, settings: ConnectionSettings = {}): DataSourceOptions {
   const common = { entities: [Person, ApiToken], migrations, synchronize: false, logging: false };
   if (dialectOf(databaseUrl) === 'sqlite') {
     return {
@@ -40,10 +52,16 @@ export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
     ...common,
     type: 'postgres',
     url: databaseUrl,
-    extra: { max: 20, connectionTimeoutMillis: 3000 },
+    extra: {
+      max: 20,
+      connectionTimeoutMillis: 3000,
+      // Sent in each connection's startup message: no extra round trip per statement.
+      ...(settings.statementTimeoutMs ? { statement_timeout: settings.statementTimeoutMs } : {}),
+      ...(settings.queryTimeoutMs ? { query_timeout: settings.queryTimeoutMs } : {}),
+    },
   };
 }
 
-export function createDataSource(databaseUrl: string): DataSource {
-  return new DataSource(dataSourceOptions(databaseUrl));
+export function createDataSource(databaseUrl: string, settings: ConnectionSettings = {}): DataSource {
+  return new DataSource(dataSourceOptions(databaseUrl, settings));
 }

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import type { OperationBudget } from '../operation-budget';
 import { createDataSource, dialectOf, sqlitePath, type Dialect } from './data-source';
 import { openSqlClient, type SqlClient, type SqlExecutor } from './sql-client';
 
@@ -14,8 +15,20 @@ export class Database {
     readonly sql: SqlClient,
   ) {}
 
-  static async open(databaseUrl: string, options: { migrate?: boolean } = {}): Promise<Database> {
-    const dataSource = createDataSource(databaseUrl);
+  /**
+   * `statementTimeoutMs` (PostgreSQL): the server cancels any statement of this connection pool
+   * that runs longer, so that a runaway statement does not outlive its operation's time budget.
+   * `queryTimeoutMs` (PostgreSQL): the client gives up on any query unanswered for that long
+   * (see ConnectionSettings).
+   */
+  static async open(
+    databaseUrl: string,
+    options: { migrate?: boolean; statementTimeoutMs?: number; queryTimeoutMs?: number } = {},
+  ): Promise<Database> {
+    const dataSource = createDataSource(databaseUrl, {
+      statementTimeoutMs: options.statementTimeoutMs,
+      queryTimeoutMs: options.queryTimeoutMs,
+    });
     await dataSource.initialize();
     const dialect = dialectOf(databaseUrl);
     try {
@@ -37,8 +50,8 @@ export class Database {
   }
 
   /** Runs `work` atomically; it settles after the commit (see SqlClient.write). */
-  write<T>(work: (sql: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.sql.write(work);
+  write<T>(work: (sql: SqlExecutor) => Promise<T>, budget?: OperationBudget): Promise<T> {
+    return this.sql.write(work, budget);
   }
 
   /** Resolves when the database answers a trivial query. */

@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import sqlite3 from 'sqlite3';
 import type { DataSource } from 'typeorm';
+import { isDatabaseUnavailable } from '../errors';
+import type { OperationBudget } from '../operation-budget';
 import type { Dialect } from './data-source';
 
 export type SqlValue = string | number | null | readonly string[];
@@ -25,13 +27,19 @@ export interface SqlClient {
   listParameter(values: readonly string[]): SqlValue;
   /** Calls `listener` with the text of every statement about to run; returns the unsubscribe. */
   observe(listener: StatementListener): () => void;
-  /** A read outside any transaction, on a prepared statement. */
-  all<T = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /**
+   * A read outside any transaction, on a prepared statement. With a `budget`, it refuses to start
+   * (TIMEOUT) once the operation's time budget has run out.
+   */
+  all<T = SqlRow>(sql: string, params?: readonly SqlValue[], budget?: OperationBudget): Promise<T[]>;
   /**
    * Runs `work` atomically and durably: its statements commit together or not at all, and the
-   * promise settles only after the commit. On SQLite concurrent units share one commit.
+   * promise settles only after the commit. On SQLite concurrent units share one commit. With a
+   * `budget`, work that has not started when the budget runs out never starts, and work that has
+   * run rolls back unless it claimed its commit first (see OperationBudget): no write of an
+   * operation that was answered TIMEOUT commits.
    */
-  write<T>(work: (sql: SqlExecutor) => Promise<T>): Promise<T>;
+  write<T>(work: (sql: SqlExecutor) => Promise<T>, budget?: OperationBudget): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -140,6 +148,7 @@ class SqliteConnection implements SqlExecutor {
 
 interface PendingWrite {
   work: (sql: SqlExecutor) => Promise<unknown>;
+  budget: OperationBudget | undefined;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -190,14 +199,15 @@ class SqliteClient implements SqlClient {
     return this.observers.add(listener);
   }
 
-  all<T = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+  async all<T = SqlRow>(sql: string, params?: readonly SqlValue[], budget?: OperationBudget): Promise<T[]> {
+    budget?.throwIfExpired();
     return this.reader.all<T>(sql, params);
   }
 
-  write<T>(work: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+  write<T>(work: (sql: SqlExecutor) => Promise<T>, budget?: OperationBudget): Promise<T> {
     if (this.closed) return Promise.reject(new Error('The database is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.pending.push({ work, budget, resolve: resolve as (value: unknown) => void, reject });
       this.flushing ??= this.flush();
     });
   }
@@ -213,15 +223,29 @@ class SqliteClient implements SqlClient {
     }
   }
 
-  private async commitGroup(group: PendingWrite[]): Promise<void> {
+  private async commitGroup(queued: PendingWrite[]): Promise<void> {
+    // Units whose operation ran out of time while they waited are refused without a transaction.
+    const group = queued.filter((unit) => {
+      if (unit.budget?.signal.aborted) unit.reject(unit.budget.timeoutError());
+      return !unit.budget?.signal.aborted;
+    });
+    if (group.length === 0) return;
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
       await this.writer.exec('BEGIN IMMEDIATE');
       for (const unit of group) {
+        // Or while the transaction waited for the write lock: such a unit is never started either.
+        if (unit.budget?.signal.aborted) {
+          outcomes.push({ ok: false, value: unit.budget.timeoutError() });
+          continue;
+        }
         await this.writer.exec('SAVEPOINT unit');
         try {
-          outcomes.push({ ok: true, value: await unit.work(this.writer) });
+          const value = await unit.work(this.writer);
+          // The budget may have run out while the unit ran: then its statements are undone.
+          if (unit.budget && !unit.budget.claimCommit()) throw unit.budget.timeoutError();
           await this.writer.exec('RELEASE unit');
+          outcomes.push({ ok: true, value });
         } catch (error) {
           await this.writer.exec('ROLLBACK TO unit; RELEASE unit');
           outcomes.push({ ok: false, value: error });
@@ -305,25 +329,44 @@ class PostgresClient implements SqlClient {
     return this.observers.add(listener);
   }
 
-  all<T = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+  async all<T = SqlRow>(sql: string, params?: readonly SqlValue[], budget?: OperationBudget): Promise<T[]> {
+    budget?.throwIfExpired();
     return this.reads.all<T>(sql, params);
   }
 
-  async write<T>(work: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+  async write<T>(work: (sql: SqlExecutor) => Promise<T>, budget?: OperationBudget): Promise<T> {
+    budget?.throwIfExpired();
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // pg emits 'error' on a client whose connection breaks, even mid-query, and the pool listens
+    // only while the client is idle: without this listener a lost connection would crash the process.
+    const onConnectionError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onConnectionError);
     try {
+      // The wait for a pooled connection may have used up the budget.
+      budget?.throwIfExpired();
       this.observers.notify('BEGIN');
       await client.query('BEGIN');
       const result = await work(new PostgresExecutor(client, this.observers));
+      // Claimed synchronously right before COMMIT; when the budget ran out, the catch rolls back.
+      if (budget && !budget.claimCommit()) throw budget.timeoutError();
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => {
-        broken = rollbackError;
-      });
+      if (isDatabaseUnavailable(error)) {
+        // The connection is broken or silent: a ROLLBACK would only wait out the query timeout
+        // again. Discarding the connection rolls the transaction back on the server.
+        broken ??= error instanceof Error ? error : new Error(String(error));
+      } else {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
+      }
       throw error;
     } finally {
+      client.removeListener('error', onConnectionError);
       client.release(broken);
     }
   }

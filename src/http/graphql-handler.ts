@@ -1,7 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
-import { errorBody } from '../errors';
+import type { Logger } from 'pino';
+import { errorBody, timeoutMessage } from '../errors';
+import { OperationBudget } from '../operation-budget';
 import { BodyTooLargeError, MalformedBodyError, readBody } from './body';
+
+/** The methods /graphql answers: GET and POST (GraphQL), HEAD (the IDE page, or GET without a body), OPTIONS. */
+const ALLOW = 'GET, POST, HEAD, OPTIONS';
+/** The only request body type: JSON (GraphQL over HTTP). */
+const JSON_CONTENT_TYPE = /^\s*application\/(graphql-response\+)?json\s*(;|$)/i;
 
 function headerMapOf(request: IncomingMessage): HeaderMap {
   const headers = new HeaderMap();
@@ -11,16 +18,53 @@ function headerMapOf(request: IncomingMessage): HeaderMap {
   return headers;
 }
 
-function sendError(response: ServerResponse, status: number, code: string, message: string): void {
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+function sendError(
+  response: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  response.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8' });
   response.end(errorBody(code, message));
+}
+
+/**
+ * Refuses what is not a GraphQL request before anything is read: methods other than GET, POST,
+ * HEAD and OPTIONS (405), and POST bodies that are not JSON (415; form posts and text/plain are
+ * also how cross-site requests arrive, so they never reach the server at all). Returns true when
+ * it answered. An unread body is drained so that the connection can be reused.
+ */
+function refuseProtocol(request: IncomingMessage, response: ServerResponse): boolean {
+  const method = request.method ?? 'GET';
+  if (method === 'OPTIONS') {
+    response.writeHead(204, { allow: ALLOW });
+    response.end();
+  } else if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') {
+    request.resume();
+    sendError(
+      response,
+      405,
+      'BAD_REQUEST',
+      `Method ${method} is not allowed on /graphql: use POST (or GET for queries)`,
+      {
+        allow: ALLOW,
+      },
+    );
+  } else if (method === 'POST' && !JSON_CONTENT_TYPE.test(request.headers['content-type'] ?? '')) {
+    request.resume();
+    const given = request.headers['content-type'];
+    const problem = given ? `Unsupported Content-Type "${given.slice(0, 100)}"` : 'No Content-Type';
+    sendError(response, 415, 'BAD_REQUEST', `${problem}: POST requests to /graphql must be application/json`);
+  } else {
+    return false;
+  }
+  return true;
 }
 
 async function parseBody(request: IncomingMessage, bodyLimitBytes: number): Promise<unknown> {
   if (request.method !== 'POST') return undefined;
   const text = await readBody(request, bodyLimitBytes);
-  const contentType = request.headers['content-type'] ?? '';
-  if (!/^application\/(graphql-response\+)?json\b/i.test(contentType)) return text;
   try {
     return JSON.parse(text);
   } catch {
@@ -29,37 +73,73 @@ async function parseBody(request: IncomingMessage, bodyLimitBytes: number): Prom
 }
 
 /**
- * A small node:http integration for Apollo Server: reads and parses the body within its limit,
- * then lets Apollo answer. `buildContext` runs inside Apollo so its coded errors keep their status.
+ * A small node:http integration for Apollo Server: refuses what is not a GraphQL request, reads and
+ * parses the body within its limit, then lets Apollo answer within the operation's time budget.
+ * `buildContext` runs inside Apollo so its coded errors keep their status; it receives the budget,
+ * which the database work of the operation checks.
  */
 export async function handleGraphQL<TContext extends BaseContext>(
   apollo: ApolloServer<TContext>,
   request: IncomingMessage,
   response: ServerResponse,
-  options: { bodyLimitBytes: number; buildContext: () => Promise<TContext> },
+  options: {
+    bodyLimitBytes: number;
+    operationTimeoutMs: number;
+    logger: Logger;
+    buildContext: (budget: OperationBudget) => Promise<TContext>;
+  },
 ): Promise<void> {
+  if (refuseProtocol(request, response)) return;
   let body: unknown;
   try {
     body = await parseBody(request, options.bodyLimitBytes);
   } catch (error) {
     if (error instanceof BodyTooLargeError) {
-      response.setHeader('connection', 'close');
       return sendError(response, 413, 'PAYLOAD_TOO_LARGE', `The request body is over ${options.bodyLimitBytes} bytes`);
     }
     if (error instanceof MalformedBodyError) return sendError(response, 400, 'BAD_REQUEST', error.message);
+    // The client went away in the middle of its body: nobody is left to answer, and it is no
+    // failure of the service (the request is logged as aborted when its connection closes).
+    if (request.destroyed) return;
     throw error;
+  }
+  if (Array.isArray(body)) {
+    return sendError(
+      response,
+      400,
+      'BAD_REQUEST',
+      'Batched requests (a JSON array) are not supported: send one operation per request',
+    );
   }
 
   const url = new URL(request.url ?? '/', 'http://localhost');
-  const result = await apollo.executeHTTPGraphQLRequest({
+  const budget = new OperationBudget(options.operationTimeoutMs);
+  const execution = apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: {
-      method: request.method ?? 'GET',
+      // HEAD is GET without the response body (node leaves the body out).
+      method: request.method === 'HEAD' ? 'GET' : (request.method ?? 'GET'),
       headers: headerMapOf(request),
       search: url.search,
       body,
     },
-    context: options.buildContext,
+    context: () => options.buildContext(budget),
   });
+  let result;
+  try {
+    result = await Promise.race([execution, budget.expired.then(() => null)]);
+  } finally {
+    budget.dispose();
+  }
+  if (result === null) {
+    // Nothing of the operation committed, and nothing will: its remaining database work refuses
+    // to start (see OperationBudget). Its eventual outcome is nobody's any more.
+    execution.catch(() => undefined);
+    options.logger.warn({ operationTimeoutMs: options.operationTimeoutMs }, 'operation ran past its time budget');
+    const retryAfter = String(Math.max(1, Math.ceil(options.operationTimeoutMs / 1000)));
+    return sendError(response, 503, 'TIMEOUT', timeoutMessage(options.operationTimeoutMs), {
+      'retry-after': retryAfter,
+    });
+  }
 
   for (const [name, value] of result.headers) response.setHeader(name, value);
   response.statusCode = result.status ?? 200;

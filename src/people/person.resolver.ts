@@ -14,6 +14,7 @@ import {
   Root,
 } from 'type-graphql';
 import type { RequestContext } from '../auth/context';
+import type { OperationBudget } from '../operation-budget';
 import { Person } from './person.entity';
 import { CreatePersonInput, PeopleFilter, PeopleOrder, UpdatePersonInput } from './person.inputs';
 import { PersonConnection } from './person.connection';
@@ -45,6 +46,8 @@ class PeopleArgs {
 export interface PeopleContext extends RequestContext {
   people: PersonService;
   personLoaders: PersonLoaders;
+  /** The operation's time budget: database work does not start once it ran out. */
+  budget: OperationBudget;
 }
 
 @Resolver(() => Person)
@@ -52,45 +55,46 @@ export class PersonResolver {
   @Query(() => PersonConnection, { description: 'People, a page at a time (keyset pagination).' })
   people(
     @Args(() => PeopleArgs) args: PeopleArgs,
-    @Ctx() { people }: PeopleContext,
+    @Ctx() { people, budget }: PeopleContext,
     @Info() info: GraphQLResolveInfo,
   ): Promise<PersonConnection> {
     return people.list(
       { ...args, orderBy: args.orderBy ?? PeopleOrder.EMAIL_ASC },
       requestedPersonFields(info, [['nodes'], ['edges', 'node']]),
+      budget,
     );
   }
 
   @Query(() => Person, { nullable: true, description: 'One person by email (any letter case); NOT_FOUND when absent.' })
   person(
     @Arg('email', () => String) email: string,
-    @Ctx() { people }: PeopleContext,
+    @Ctx() { people, budget }: PeopleContext,
     @Info() info: GraphQLResolveInfo,
   ): Promise<Person> {
-    return people.getByEmail(email, requestedPersonFields(info));
+    return people.getByEmail(email, requestedPersonFields(info), budget);
   }
 
   @Mutation(() => Person, { description: 'CONFLICT when the email exists in any letter case.' })
   createPerson(
     @Arg('input', () => CreatePersonInput) input: CreatePersonInput,
-    @Ctx() { people }: PeopleContext,
+    @Ctx() { people, budget }: PeopleContext,
   ): Promise<Person> {
-    return people.create(input);
+    return people.create(input, budget);
   }
 
   @Mutation(() => Person, { description: 'NOT_FOUND for an unknown email; CONFLICT on a stale expectedVersion.' })
   updatePerson(
     @Arg('input', () => UpdatePersonInput) input: UpdatePersonInput,
-    @Ctx() { people }: PeopleContext,
+    @Ctx() { people, budget }: PeopleContext,
   ): Promise<Person> {
-    return people.update(input);
+    return people.update(input, budget);
   }
 }
 
 @Resolver(() => PersonConnection)
 export class PersonConnectionResolver {
   @FieldResolver(() => Int)
-  totalCount(@Root() connection: PersonConnection, @Ctx() { people }: PeopleContext): Promise<number> {
-    return people.count(connection.filter);
+  totalCount(@Root() connection: PersonConnection, @Ctx() { people, budget }: PeopleContext): Promise<number> {
+    return people.count(connection.filter, budget);
   }
 }

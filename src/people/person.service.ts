@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/database';
+import type { OperationBudget } from '../operation-budget';
 import type { SqlExecutor, SqlValue } from '../db/sql-client';
 import { conflict, isUniqueViolation, notFound } from '../errors';
 import type { Person } from './person.entity';
@@ -27,7 +28,10 @@ class Parameters {
   }
 }
 
-/** All reads and writes of people; resolvers only translate GraphQL to these calls. */
+/**
+ * All reads and writes of people; resolvers only translate GraphQL to these calls. Each method
+ * takes the operation's time budget, if any: its database work does not start once it ran out.
+ */
 export class PersonService {
   constructor(
     private readonly database: Database,
@@ -38,37 +42,48 @@ export class PersonService {
     return this.database.sql;
   }
 
-  async findByEmail(email: string, fields: Iterable<PersonField> = ALL_PERSON_FIELDS): Promise<Person | null> {
+  async findByEmail(
+    email: string,
+    fields: Iterable<PersonField> = ALL_PERSON_FIELDS,
+    budget?: OperationBudget,
+  ): Promise<Person | null> {
     // The id is always read, so that even `{ __typename }` selects a column.
-    const rows = await this.sql.all<Person>(`SELECT ${selectList([...fields, 'id'])} FROM person WHERE email = $1`, [
-      normalizeEmail(email),
-    ]);
+    const rows = await this.sql.all<Person>(
+      `SELECT ${selectList([...fields, 'id'])} FROM person WHERE email = $1`,
+      [normalizeEmail(email)],
+      budget,
+    );
     return rows[0] ?? null;
   }
 
-  async getByEmail(email: string, fields?: Iterable<PersonField>): Promise<Person> {
-    const person = await this.findByEmail(email, fields);
+  async getByEmail(email: string, fields?: Iterable<PersonField>, budget?: OperationBudget): Promise<Person> {
+    const person = await this.findByEmail(email, fields, budget);
     if (!person) throw notFound();
     return person;
   }
 
   /** People with these ids, in no particular order; unknown ids are simply absent. */
-  findByIds(ids: readonly string[]): Promise<Person[]> {
-    return this.sql.all<Person>(`SELECT ${ALL_COLUMNS} FROM person WHERE ${this.sql.inList('id', '$1')}`, [
-      this.sql.listParameter(ids),
-    ]);
+  findByIds(ids: readonly string[], budget?: OperationBudget): Promise<Person[]> {
+    return this.sql.all<Person>(
+      `SELECT ${ALL_COLUMNS} FROM person WHERE ${this.sql.inList('id', '$1')}`,
+      [this.sql.listParameter(ids)],
+      budget,
+    );
   }
 
   /** People with these already-normalised emails, in no particular order. */
-  findByNormalizedEmails(emails: readonly string[]): Promise<Person[]> {
-    return this.sql.all<Person>(`SELECT ${ALL_COLUMNS} FROM person WHERE ${this.sql.inList('email', '$1')}`, [
-      this.sql.listParameter(emails),
-    ]);
+  findByNormalizedEmails(emails: readonly string[], budget?: OperationBudget): Promise<Person[]> {
+    return this.sql.all<Person>(
+      `SELECT ${ALL_COLUMNS} FROM person WHERE ${this.sql.inList('email', '$1')}`,
+      [this.sql.listParameter(emails)],
+      budget,
+    );
   }
 
   async list(
     args: PageArgs & { filter?: PeopleFilter | null },
     fields: Iterable<PersonField> = ALL_PERSON_FIELDS,
+    budget?: OperationBudget,
   ): Promise<PersonConnection> {
     const page = toPageRequest(args, this.maxPageSize);
     const parameters = new Parameters();
@@ -86,6 +101,7 @@ export class PersonService {
         ` ORDER BY ${keyColumns.map((column) => `${column} ${direction}`).join(', ')}` +
         ` LIMIT ${parameters.add(page.size + 1)}`,
       parameters.values,
+      budget,
     );
 
     const hasMore = rows.length > page.size;
@@ -117,17 +133,18 @@ export class PersonService {
     };
   }
 
-  async count(filter: PeopleFilter | null): Promise<number> {
+  async count(filter: PeopleFilter | null, budget?: OperationBudget): Promise<number> {
     const parameters = new Parameters();
     const conditions = this.filterConditions(filter, parameters);
     const [row] = await this.sql.all<{ count: number | string }>(
       `SELECT COUNT(*) AS count FROM person${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}`,
       parameters.values,
+      budget,
     );
     return Number(row.count);
   }
 
-  async create(input: CreatePersonInput): Promise<Person> {
+  async create(input: CreatePersonInput, budget?: OperationBudget): Promise<Person> {
     const email = normalizeEmail(input.email);
     const fields = validatePersonFields(input);
     const id = randomUUID();
@@ -149,14 +166,14 @@ export class PersonService {
           values,
         );
         return person;
-      });
+      }, budget);
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict(`A person with email ${email} already exists`);
       throw error;
     }
   }
 
-  async update(input: UpdatePersonInput): Promise<Person> {
+  async update(input: UpdatePersonInput, budget?: OperationBudget): Promise<Person> {
     const email = normalizeEmail(input.email);
     const changes = validatePersonFields(input);
     const expectedVersion = input.expectedVersion ?? null;
@@ -175,7 +192,7 @@ export class PersonService {
       );
       if (updated) return updated;
       throw await this.whyNotUpdated(sql, email, expectedVersion);
-    });
+    }, budget);
   }
 
   private async whyNotUpdated(sql: SqlExecutor, email: string, expectedVersion: number | null) {
@@ -193,9 +210,14 @@ export class PersonService {
       if (value != null) conditions.push(`${columnOf(field)} = ${parameters.add(value)}`);
     }
     if (filter.search != null && filter.search !== '') {
-      const prefix = parameters.add(`${escapeLike(filter.search.toLowerCase())}%`);
+      // Only A-Z are case-folded, identically on both databases: SQLite's LOWER() folds nothing
+      // else, PostgreSQL's does under the C collation only (names use the database's default one).
+      const lowered = filter.search.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+      const prefix = parameters.add(`${escapeLike(lowered)}%`);
+      const lower = (column: string) =>
+        this.database.dialect === 'postgres' ? `LOWER(${column} COLLATE "C")` : `LOWER(${column})`;
       conditions.push(
-        `(email LIKE ${prefix} ESCAPE '\\' OR LOWER(first_name) LIKE ${prefix} ESCAPE '\\' OR LOWER(last_name) LIKE ${prefix} ESCAPE '\\')`,
+        `(email LIKE ${prefix} ESCAPE '\\' OR ${lower('first_name')} LIKE ${prefix} ESCAPE '\\' OR ${lower('last_name')} LIKE ${prefix} ESCAPE '\\')`,
       );
     }
     if (filter.updatedSince != null) {

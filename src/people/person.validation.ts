@@ -84,4 +84,9 @@ export function validatePeopleFilter(
       throw badUserInput(`filter.${field} contains control characters or unpaired surrogates`, `filter.${field}`);
     }
   }
+  // No stored email or name is longer, so a longer prefix could match nothing; SQLite would even
+  // refuse it as a LIKE pattern over 50,000 bytes (an internal error) where PostgreSQL answers.
+  if (typeof filter.search === 'string' && [...filter.search].length > MAX_EMAIL_LENGTH) {
+    throw badUserInput(`filter.search must be at most ${MAX_EMAIL_LENGTH} characters`, 'filter.search');
+  }
 }

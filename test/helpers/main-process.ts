@@ -68,7 +68,15 @@ export function spawnMain(environment: Record<string, string>): MainProcess {
 export async function startMain(
   environment: Record<string, string>,
 ): Promise<{ main: MainProcess; url: string; graphqlUrl: string }> {
-  const main = spawnMain({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...environment });
+  // Load tests send far more than the default rate limit; the limiter runs but never refuses.
+  const main = spawnMain({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_PER_SECOND: '1000000',
+    RATE_LIMIT_BURST: '1000000',
+    ...environment,
+  });
   const [, graphqlUrl] = await main.waitForStdout(/"url":"(http:\/\/[^"]+\/graphql)","msg":"people-graph listening"/);
   return { main, url: graphqlUrl.replace(/\/graphql$/, ''), graphqlUrl };
 }

@@ -43,6 +43,10 @@ export async function startServer(databaseUrl: string, environment: Environment 
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
     DATABASE_URL: databaseUrl,
+    // Tests hammer the service with one token: the limiter runs but never refuses, unless a
+    // test asks for a limit (test/http/rate-limit.test.ts).
+    RATE_LIMIT_PER_SECOND: '1000000',
+    RATE_LIMIT_BURST: '1000000',
     ...environment,
   });
   const app = await createApp(config, { logDestination });

@@ -15,10 +15,17 @@ interface RawResponse {
 /** One request over node:http, so the body can be any bytes and the headers anything. */
 function rawRequest(
   url: string,
-  options: { method?: string; headers?: Record<string, string | number>; body?: Buffer | string; chunked?: boolean },
+  options: {
+    method?: string;
+    headers?: Record<string, string | number>;
+    body?: Buffer | string;
+    chunked?: boolean;
+    agent?: http.Agent;
+  },
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: options.method ?? 'POST', headers: options.headers }, (response) => {
+    const requestOptions = { method: options.method ?? 'POST', headers: options.headers, agent: options.agent };
+    const request = http.request(url, requestOptions, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () =>
@@ -108,6 +115,35 @@ describe('HTTP routes, malformed requests and request ids (sqlite)', () => {
       });
       expect(atLimit.status).toBe(200);
       expect(JSON.parse(atLimit.text)).toEqual({ data: { __typename: 'Query' } });
+    }
+  });
+
+  it('answers a body many times the limit with a complete 413, streamed or declared, and keeps the connection', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const huge = Buffer.alloc(5 * 1024 * 1024, 'x');
+      const small = JSON.stringify({ query: '{ __typename }' });
+      for (const chunked of [true, false]) {
+        // The service stops reading at the limit and answers while the client is still sending:
+        // the rest must be read and dropped, or the client sees a reset instead of the 413.
+        const tooLarge = await rawRequest(server.graphqlUrl, {
+          headers: json(server.adminToken),
+          body: huge,
+          chunked,
+          agent,
+        });
+        expect(tooLarge.status).toBe(413);
+        expect(tooLarge.headers.connection).toBe('keep-alive');
+        expect(JSON.parse(tooLarge.text)).toEqual(
+          errorBody('PAYLOAD_TOO_LARGE', 'The request body is over 102400 bytes'),
+        );
+
+        const next = await rawRequest(server.graphqlUrl, { headers: json(server.adminToken), body: small, agent });
+        expect(next.status).toBe(200);
+        expect(JSON.parse(next.text)).toEqual({ data: { __typename: 'Query' } });
+      }
+    } finally {
+      agent.destroy();
     }
   });
 

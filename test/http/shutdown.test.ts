@@ -68,8 +68,18 @@ async function graphql(graphqlUrl: string, token: string, query: string, variabl
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-/** Resolves with the error code of a connection attempt that fails, or throws when it is answered. */
-function connectionError(url: string): Promise<string> {
+/**
+ * Resolves with the error code of a connection attempt that fails, or throws when it is answered.
+ * A connection made in the instant between the drain log line and the listening socket's close
+ * is reset rather than refused; then it tries again, up to `attempts` times.
+ */
+async function connectionError(url: string, attempts = 20): Promise<string> {
+  let code = '';
+  for (let attempt = 0; attempt < attempts && code !== 'ECONNREFUSED'; attempt += 1) code = await connectOnce(url);
+  return code;
+}
+
+function connectOnce(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const request = http.get(url, { agent: false }, (response) => {
       response.resume();

@@ -1,0 +1,67 @@
+import { timeoutError } from './errors';
+
+/**
+ * The time budget of one GraphQL operation (OPERATION_TIMEOUT_MS), shared by the HTTP handler,
+ * which answers the client, and the database layer, which does the work.
+ *
+ * When the budget runs out, `signal` aborts: reads and writes that have not started refuse to run,
+ * and a write whose statements ran but which has not committed rolls back. Whether the client is
+ * then told TIMEOUT at once depends on one thing: has a write of this operation reached its
+ * commit? A write claims its commit (`claimCommit`) just before COMMIT, synchronously, so the two
+ * cannot interleave:
+ * - nothing claimed: `expired` resolves and the handler answers 503 TIMEOUT. Nothing of the
+ *   operation was or will be committed, so the client may safely retry.
+ * - a commit claimed: the client is not told the operation failed, because part of it did not.
+ *   The operation is answered normally once its commit settles; work it had not started yet fails
+ *   with TIMEOUT field errors.
+ */
+export class OperationBudget {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private commitClaimed = false;
+  private resolveExpired!: () => void;
+
+  /** Resolves when the budget runs out before any write of the operation claimed its commit. */
+  readonly expired = new Promise<void>((resolve) => {
+    this.resolveExpired = resolve;
+  });
+
+  constructor(readonly timeoutMs: number) {
+    this.timer = setTimeout(() => this.expire(), timeoutMs);
+  }
+
+  /** Aborts when the budget has run out. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Throws the TIMEOUT error once the budget has run out. */
+  throwIfExpired(): void {
+    if (this.controller.signal.aborted) throw this.timeoutError();
+  }
+
+  /** The field error of work refused because the budget ran out. */
+  timeoutError(): Error {
+    return timeoutError(this.timeoutMs);
+  }
+
+  /**
+   * Called by a write right before it commits. False when the budget has run out: the write must
+   * roll back. True: the operation will be answered with its result, even if that comes late.
+   */
+  claimCommit(): boolean {
+    if (this.controller.signal.aborted) return false;
+    this.commitClaimed = true;
+    return true;
+  }
+
+  /** The operation was answered: the timer is no longer needed. */
+  dispose(): void {
+    clearTimeout(this.timer);
+  }
+
+  private expire(): void {
+    this.controller.abort();
+    if (!this.commitClaimed) this.resolveExpired();
+  }
+}

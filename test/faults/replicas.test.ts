@@ -1,0 +1,105 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresTarget, type TestDatabase } from '../helpers/databases';
+import { startServer, type GraphQLResponse, type TestServer } from '../helpers/server';
+
+if (!postgresTarget) {
+  console.warn('TEST_DATABASE_URL is not set: the two-replicas-on-one-PostgreSQL tests are SKIPPED.');
+}
+
+const FIELDS = 'id email firstName team version';
+const CREATE = `mutation Create($input: CreatePersonInput!) { createPerson(input: $input) { ${FIELDS} } }`;
+const UPDATE = `mutation Update($input: UpdatePersonInput!) { updatePerson(input: $input) { ${FIELDS} } }`;
+const GET = `query Get($email: String!) { person(email: $email) { ${FIELDS} } }`;
+
+/** `email` in a different mix of letter cases for each i (bit j of i upper-cases letter j). */
+function mixedCase(email: string, i: number): string {
+  return [...email].map((char, j) => (j < 20 && (i >> (j % 6)) & 1 ? char.toUpperCase() : char)).join('');
+}
+
+function codesOf(responses: GraphQLResponse[]): string[] {
+  return responses.map((response) => response.body.errors?.[0]?.extensions?.code ?? 'OK').sort();
+}
+
+describe.skipIf(!postgresTarget)('two replicas on one PostgreSQL database', () => {
+  let database: TestDatabase;
+  let replicas: TestServer[];
+  let direct: pg.Client;
+
+  beforeAll(async () => {
+    database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
+    replicas = [await startServer(database.url), await startServer(database.url)];
+    direct = new pg.Client({ connectionString: database.url });
+    await direct.connect();
+  });
+
+  afterAll(async () => {
+    await direct?.end();
+    for (const replica of replicas ?? []) await replica.close();
+    await database?.drop();
+  });
+
+  /** Request i goes to replica i % 2; all are sent at once. */
+  function spread(count: number, send: (replica: TestServer, i: number) => Promise<GraphQLResponse>) {
+    return Promise.all(Array.from({ length: count }, (_, i) => send(replicas[i % 2], i)));
+  }
+
+  it('50 concurrent creates of one email in mixed letter cases across both: one row, 49 CONFLICT', async () => {
+    const emails = Array.from({ length: 50 }, (_, i) => mixedCase('Two.Replicas@Example.com', i + 1));
+    expect(new Set(emails).size).toBe(50);
+
+    const responses = await spread(50, (replica, i) =>
+      replica.gql(CREATE, { input: { email: emails[i], firstName: `Racer${i}` } }),
+    );
+
+    expect(responses.map((response) => response.status)).toEqual(Array(50).fill(200));
+    expect(codesOf(responses)).toEqual([...Array(49).fill('CONFLICT'), 'OK']);
+    const winner = responses.find((response) => !response.body.errors)?.body.data?.createPerson;
+    expect(winner).toMatchObject({ email: 'two.replicas@example.com', version: 1 });
+    for (const loser of responses.filter((response) => response.body.errors)) {
+      expect(loser.body.errors?.[0].message).toBe('A person with email two.replicas@example.com already exists');
+    }
+    // Both replicas see the one winner; the table holds exactly one row for the address.
+    for (const replica of replicas) {
+      expect((await replica.gql(GET, { email: 'TWO.replicas@example.COM' })).body).toEqual({
+        data: { person: winner },
+      });
+    }
+    const rows = await direct.query("SELECT id FROM person WHERE lower(email) = 'two.replicas@example.com'");
+    expect(rows.rows).toEqual([{ id: (winner as { id: string }).id }]);
+  });
+
+  it('concurrent updatePerson with one expectedVersion on both replicas: exactly one wins, version + 1', async () => {
+    const email = 'versioned@example.com';
+    const created = await replicas[0].gql(CREATE, { input: { email, team: 'Start' } });
+    expect(created.body.errors).toBeUndefined();
+
+    for (let round = 0; round < 5; round += 1) {
+      const before = (await replicas[round % 2].gql(GET, { email })).body.data?.person as { version: number };
+      expect(before.version).toBe(1 + round);
+
+      const responses = await spread(20, (replica, i) =>
+        replica.gql(UPDATE, { input: { email, team: `Round${round}-Writer${i}`, expectedVersion: before.version } }),
+      );
+
+      expect(responses.map((response) => response.status)).toEqual(Array(20).fill(200));
+      expect(codesOf(responses)).toEqual(['OK', ...Array(19).fill('CONFLICT')].sort());
+      const winner = responses.find((response) => !response.body.errors)?.body.data?.updatePerson as {
+        team: string;
+        version: number;
+      };
+      expect(winner.version).toBe(before.version + 1);
+      for (const loser of responses.filter((response) => response.body.errors)) {
+        expect(loser.body.errors?.[0].message).toBe(
+          `Person ${email} is at version ${before.version + 1}, not ${before.version}`,
+        );
+      }
+      // Both replicas and the table agree: the winner's write, applied once.
+      for (const replica of replicas) {
+        expect((await replica.gql(GET, { email })).body.data?.person).toEqual(winner);
+      }
+      const row = await direct.query('SELECT team, version FROM person WHERE email = $1', [email]);
+      expect(row.rows).toEqual([{ team: winner.team, version: before.version + 1 }]);
+    }
+  });
+});

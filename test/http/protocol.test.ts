@@ -1,0 +1,233 @@
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqliteTarget, type TestDatabase } from '../helpers/databases';
+import { startServer, type TestServer } from '../helpers/server';
+
+/**
+ * The HTTP protocol of /graphql: methods, content types, batching, mutations over GET and CSRF
+ * prevention. Every refusal is a coded JSON error with a 4xx status, never a 500.
+ */
+
+interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+}
+
+/** One request over node:http, so that the method, headers and body can be anything. */
+function rawRequest(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent },
+): Promise<RawResponse> {
+  // An explicit length: node sends a DELETE body without any framing otherwise.
+  const length = options.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(options.body)) };
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      url,
+      { method: options.method ?? 'POST', headers: { ...length, ...options.headers }, agent: options.agent },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            text: Buffer.concat(chunks).toString(),
+          }),
+        );
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(options.body);
+  });
+}
+
+const coded = (code: string, message: string) => ({ errors: [{ message, extensions: { code } }] });
+
+const CSRF_MESSAGE =
+  "This operation has been blocked as a potential Cross-Site Request Forgery (CSRF). Please either specify a 'content-type' " +
+  'header (with a type that is not one of application/x-www-form-urlencoded, multipart/form-data, text/plain) or provide a ' +
+  'non-empty value for one of the following headers: x-apollo-operation-name, apollo-require-preflight\n';
+
+describe('the /graphql protocol (sqlite)', () => {
+  let database: TestDatabase;
+  let server: TestServer;
+  let auth: { authorization: string };
+
+  beforeAll(async () => {
+    database = await sqliteTarget.create();
+    server = await startServer(database.url);
+    auth = { authorization: `Bearer ${server.adminToken}` };
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await database?.drop();
+  });
+
+  const getUrl = (query: string, variables?: Record<string, unknown>) =>
+    `${server.graphqlUrl}?query=${encodeURIComponent(query)}` +
+    (variables ? `&variables=${encodeURIComponent(JSON.stringify(variables))}` : '');
+
+  it('refuses a batched request (a JSON array) with 400, before authentication', async () => {
+    const batch = JSON.stringify([{ query: '{ __typename }' }, { query: '{ people(first: 1) { totalCount } }' }]);
+    for (const headers of [auth, {}]) {
+      const response = await rawRequest(server.graphqlUrl, {
+        headers: { 'content-type': 'application/json', ...headers },
+        body: batch,
+      });
+      expect(response.status).toBe(400);
+      expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(JSON.parse(response.text)).toEqual(
+        coded('BAD_REQUEST', 'Batched requests (a JSON array) are not supported: send one operation per request'),
+      );
+    }
+  });
+
+  it('answers a mutation over GET with 405 and Allow: POST, and does not run it', async () => {
+    const mutation = 'mutation { createPerson(input: { email: "over-get@example.com" }) { id } }';
+    const response = await rawRequest(getUrl(mutation), {
+      method: 'GET',
+      headers: { ...auth, 'apollo-require-preflight': 'true' },
+    });
+    expect(response.status).toBe(405);
+    expect(response.headers.allow).toBe('POST');
+    expect(JSON.parse(response.text)).toEqual(
+      coded('BAD_REQUEST', 'GET requests only support query operations, not mutation operations'),
+    );
+    const lookup = await server.gql('{ person(email: "over-get@example.com") { id } }');
+    expect(lookup.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  });
+
+  it('CSRF prevention: a GET without a preflight header or JSON content type is refused with 400', async () => {
+    const query = '{ people(first: 1) { totalCount } }';
+    const plain = await rawRequest(getUrl(query), { method: 'GET', headers: auth });
+    expect(plain.status).toBe(400);
+    expect(JSON.parse(plain.text)).toEqual(coded('BAD_REQUEST', CSRF_MESSAGE));
+
+    // A simple content type is no excuse either.
+    const simple = await rawRequest(getUrl(query), {
+      method: 'GET',
+      headers: { ...auth, 'content-type': 'text/plain' },
+    });
+    expect(simple.status).toBe(400);
+    expect(JSON.parse(simple.text)).toEqual(coded('BAD_REQUEST', CSRF_MESSAGE));
+
+    // Either header that a browser cannot send cross-site without a preflight lets it through.
+    for (const header of ['apollo-require-preflight', 'x-apollo-operation-name']) {
+      const allowed = await rawRequest(getUrl(query), { method: 'GET', headers: { ...auth, [header]: 'yes' } });
+      expect(allowed.status).toBe(200);
+      expect(JSON.parse(allowed.text)).toEqual({ data: { people: { totalCount: 0 } } });
+    }
+    // So does a JSON content type, which is not a "simple" one.
+    const json = await rawRequest(getUrl(query), {
+      method: 'GET',
+      headers: { ...auth, 'content-type': 'application/json' },
+    });
+    expect(json.status).toBe(200);
+
+    // A GET with a preflight header but a content type other than JSON: Apollo's 415.
+    const wrongType = await rawRequest(getUrl(query), {
+      method: 'GET',
+      headers: { ...auth, 'apollo-require-preflight': 'true', 'content-type': 'text/plain' },
+    });
+    expect(wrongType.status).toBe(415);
+    expect(JSON.parse(wrongType.text)).toEqual(
+      coded('BAD_REQUEST', 'GET requests may not have a content-type header other than application/json.'),
+    );
+  });
+
+  it('answers a POST that is not application/json with 415, preflight header or not, never running it', async () => {
+    const body = JSON.stringify({ query: 'mutation { createPerson(input: { email: "form@example.com" }) { id } }' });
+    const cases: [string | undefined, string][] = [
+      ['text/plain', 'Unsupported Content-Type "text/plain"'],
+      ['text/plain;charset=UTF-8', 'Unsupported Content-Type "text/plain;charset=UTF-8"'],
+      ['multipart/form-data; boundary=xyz', 'Unsupported Content-Type "multipart/form-data; boundary=xyz"'],
+      ['application/x-www-form-urlencoded', 'Unsupported Content-Type "application/x-www-form-urlencoded"'],
+      ['application/xml', 'Unsupported Content-Type "application/xml"'],
+      ['application/jsonp', 'Unsupported Content-Type "application/jsonp"'],
+      [undefined, 'No Content-Type'],
+    ];
+    for (const [contentType, problem] of cases) {
+      for (const preflight of [{}, { 'apollo-require-preflight': 'true' }] as Record<string, string>[]) {
+        const headers: Record<string, string> = { ...auth, ...preflight };
+        if (contentType) headers['content-type'] = contentType;
+        const response = await rawRequest(server.graphqlUrl, { headers, body });
+        expect(response.status, contentType).toBe(415);
+        expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+        expect(JSON.parse(response.text)).toEqual(
+          coded('BAD_REQUEST', `${problem}: POST requests to /graphql must be application/json`),
+        );
+      }
+    }
+    const lookup = await server.gql('{ person(email: "form@example.com") { id } }');
+    expect(lookup.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+
+    // JSON in any letter case and with a charset is fine.
+    for (const contentType of ['application/json', 'Application/JSON; charset=utf-8']) {
+      const response = await rawRequest(server.graphqlUrl, {
+        headers: { ...auth, 'content-type': contentType },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
+      expect(response.status).toBe(200);
+      expect(JSON.parse(response.text)).toEqual({ data: { __typename: 'Query' } });
+    }
+  });
+
+  it('answers other methods with 405 and Allow, OPTIONS with 204 and Allow, on a reusable connection', async () => {
+    // One keep-alive connection for all of them: a refused body is drained, not left on the socket.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (const method of ['PUT', 'DELETE', 'PATCH', 'TRACE']) {
+        const response = await rawRequest(server.graphqlUrl, {
+          method,
+          agent,
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: method === 'TRACE' ? undefined : JSON.stringify({ query: '{ __typename }' }),
+        });
+        expect(response.status, method).toBe(405);
+        expect(response.headers.allow).toBe('GET, POST, HEAD, OPTIONS');
+        expect(JSON.parse(response.text)).toEqual(
+          coded('BAD_REQUEST', `Method ${method} is not allowed on /graphql: use POST (or GET for queries)`),
+        );
+      }
+      const options = await rawRequest(server.graphqlUrl, { method: 'OPTIONS', agent });
+      expect(options.status).toBe(204);
+      expect(options.headers.allow).toBe('GET, POST, HEAD, OPTIONS');
+      expect(options.text).toBe('');
+
+      const after = await rawRequest(server.graphqlUrl, {
+        agent,
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
+      expect(after.status).toBe(200);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('answers HEAD like GET, without a body', async () => {
+    const response = await rawRequest(getUrl('{ people(first: 1) { totalCount } }'), {
+      method: 'HEAD',
+      headers: { ...auth, 'apollo-require-preflight': 'true' },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^application\/json/);
+    expect(response.text).toBe('');
+
+    const unprotected = await rawRequest(getUrl('{ __typename }'), { method: 'HEAD', headers: auth });
+    expect(unprotected.status).toBe(400);
+  });
+
+  it('keeps the body limit: 413 PAYLOAD_TOO_LARGE, whatever the method or batching', async () => {
+    const huge = JSON.stringify([{ query: '{ __typename }', variables: { pad: 'x'.repeat(200 * 1024) } }]);
+    const response = await rawRequest(server.graphqlUrl, {
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: huge,
+    });
+    expect(response.status).toBe(413);
+    expect(JSON.parse(response.text)).toEqual(coded('PAYLOAD_TOO_LARGE', 'The request body is over 102400 bytes'));
+  });
+});
