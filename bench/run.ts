@@ -5,6 +5,7 @@
  *
  * Options: --count N (100000) --depth-count N (1000000; 0 skips the depth workload)
  *          --connections C (50) --duration S (10) --rounds R (3) --database-url URL
+ *          --only NAME,… (workloads whose name starts with one of these, e.g. people,person)
  *          --quick (tiny N, 1 s rounds, 1 round: proves the harness works) --out FILE (bench/RESULTS.md)
  */
 import 'reflect-metadata';
@@ -31,6 +32,7 @@ const { values: options } = parseArgs({
     duration: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
     'database-url': { type: 'string' },
+    only: { type: 'string' },
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
@@ -255,7 +257,9 @@ async function main(): Promise<void> {
   const baseline = await start('baseline', path.join(root, 'build', 'bench', 'bench', 'baseline.js'), databaseUrl, {});
   const rows: string[] = [];
   try {
+    const only = options.only?.split(',').map((prefix) => prefix.trim());
     for (const workload of workloads(count)) {
+      if (only && !only.some((prefix) => workload.name.startsWith(prefix))) continue;
       const samples: Record<Target['name'], Sample[]> = { service: [], baseline: [] };
       for (let round = 0; round < rounds; round += 1) {
         samples.service.push(await measure(service.url, token, workload.service));
