@@ -15,6 +15,7 @@ import { TokenService } from './auth/token.service';
 import type { Config } from './config';
 import { Database } from './db/database';
 import { createFormatError, databaseUnavailablePlugin, errorBody } from './errors';
+import { jitSchemaProvider } from './graphql-executor';
 import { loadGraphiQLPage } from './http/graphiql';
 import { handleGraphQL } from './http/graphql-handler';
 import { createRateLimiter, enforceRateLimit } from './http/rate-limit';
@@ -53,14 +54,14 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     statementTimeoutMs: config.operationTimeoutMs,
     queryTimeoutMs: config.databaseQueryTimeoutMs,
   });
-  const tokens = new TokenService(database);
+  const tokens = new TokenService(database, { cacheTtlMs: config.tokenCacheTtlMs });
   const people = new PersonService(database, config.maxPageSize);
   // Token buckets per API token: in memory, or shared through Redis when REDIS_URL is set.
   const rateLimiter = await createRateLimiter(config.rateLimit, logger);
 
   const limits = operationLimits(config.limits, config.maxPageSize);
   const apollo = new ApolloServer<PeopleContext>({
-    schema: await buildPeopleSchema(),
+    gateway: jitSchemaProvider(await buildPeopleSchema()),
     parseOptions: limits.parseOptions,
     validationRules: limits.validationRules,
     introspection: config.introspection,

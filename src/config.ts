@@ -35,6 +35,7 @@ const environmentSchema = z.object({
   MAX_DIRECTIVES: z.coerce.number().int().min(0).default(50),
   MAX_TOKENS: z.coerce.number().int().min(1).default(1000),
   MAX_COST: z.coerce.number().int().min(1).default(20_000),
+  TOKEN_CACHE_TTL_MS: z.coerce.number().int().min(0).max(300_000).default(1_000),
   OPERATION_TIMEOUT_MS: z.coerce.number().int().min(1).default(10_000),
   // Rate limiting per token (README "Rate limiting"); 0 turns it off, fractions are allowed.
   RATE_LIMIT_PER_SECOND: z.coerce
@@ -71,6 +72,8 @@ export interface Config {
   /** The time budget of one operation; past it the operation is cancelled (503 TIMEOUT). */
   operationTimeoutMs: number;
   rateLimit: RateLimitSettings;
+  /** How long a verified token is trusted before the database is asked again (0: every request). */
+  tokenCacheTtlMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -109,6 +112,7 @@ export function loadConfig(environment: Environment = process.env): Config {
       maxCost: env.MAX_COST,
     },
     operationTimeoutMs: env.OPERATION_TIMEOUT_MS,
+    tokenCacheTtlMs: env.TOKEN_CACHE_TTL_MS,
     rateLimit: {
       perSecond: env.RATE_LIMIT_PER_SECOND,
       burst: env.RATE_LIMIT_BURST,

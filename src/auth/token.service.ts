@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/database';
 import { isUniqueViolation } from '../errors';
 import { ApiToken } from './token.entity';
@@ -27,6 +28,24 @@ const TOKEN_BY_HASH = `SELECT id, name, token_hash AS "tokenHash", scopes, expir
 /** Recording every use would turn each read into a write; once a minute is precise enough. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
+/** Enough for every token a deployment uses at once; the least recently used go first. */
+const MAX_CACHED_TOKENS = 10_000;
+
+export interface TokenServiceOptions {
+  /**
+   * How long a token looked up in the database is trusted without looking again (0: never). A
+   * revocation made elsewhere (the CLI, another replica) takes effect within this time; one made
+   * through this service, at once. Expiry is always checked against the clock.
+   */
+  cacheTtlMs?: number;
+  now?: () => Date;
+}
+
+interface CachedToken {
+  record: ApiToken;
+  fetchedAt: number;
+}
+
 export function parseScopes(list: string): Scope[] {
   const scopes = list
     .split(',')
@@ -40,10 +59,18 @@ export function parseScopes(list: string): Scope[] {
 }
 
 export class TokenService {
+  private readonly now: () => Date;
+  private readonly cacheTtlMs: number;
+  /** Keyed by the token's SHA-256, so that no token value is kept in memory. */
+  private readonly cache = new LRUCache<string, CachedToken>({ max: MAX_CACHED_TOKENS });
+
   constructor(
     private readonly database: Database,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
+    options: TokenServiceOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.cacheTtlMs = options.cacheTtlMs ?? 0;
+  }
 
   private get repository() {
     return this.database.manager.getRepository(ApiToken);
@@ -107,15 +134,18 @@ export class TokenService {
       );
       token.revokedAt = revokedAt;
     }
+    for (const [hash, cached] of this.cache.entries()) {
+      if (cached.record.id === token.id) this.cache.delete(hash);
+    }
     return token;
   }
 
   async authenticate(presented: string): Promise<Authentication> {
     if (!isWellFormedToken(presented)) return { ok: false, reason: 'malformed' };
     const presentedHash = hashToken(presented);
-    const [record] = await this.database.sql.all<ApiToken>(TOKEN_BY_HASH, [presentedHash]);
-    if (!record || !hashesEqual(record.tokenHash, presentedHash)) return { ok: false, reason: 'unknown' };
     const now = this.now();
+    const record = this.fromCache(presentedHash, now) ?? (await this.lookUp(presentedHash, now));
+    if (!record) return { ok: false, reason: 'unknown' };
     if (record.revokedAt) return { ok: false, reason: 'revoked' };
     if (record.expiresAt && record.expiresAt <= now.toISOString()) return { ok: false, reason: 'expired' };
     this.recordUse(record, now);
@@ -125,9 +155,25 @@ export class TokenService {
     };
   }
 
+  private fromCache(hash: string, now: Date): ApiToken | undefined {
+    const cached = this.cache.get(hash);
+    if (cached && now.getTime() - cached.fetchedAt < this.cacheTtlMs) return cached.record;
+    return undefined;
+  }
+
+  /** Unknown tokens are not cached: a token created elsewhere must work at once. */
+  private async lookUp(hash: string, now: Date): Promise<ApiToken | undefined> {
+    const [record] = await this.database.sql.all<ApiToken>(TOKEN_BY_HASH, [hash]);
+    if (!record || !hashesEqual(record.tokenHash, hash)) return undefined;
+    if (this.cacheTtlMs > 0) this.cache.set(hash, { record, fetchedAt: now.getTime() });
+    return record;
+  }
+
   private recordUse(record: ApiToken, now: Date): void {
     if (record.lastUsedAt && now.getTime() - Date.parse(record.lastUsedAt) < LAST_USED_RESOLUTION_MS) return;
     const lastUsedAt = now.toISOString();
+    // The cached record remembers it too, so that the next minute of requests does not write.
+    record.lastUsedAt = lastUsedAt;
     // Not awaited: the request should not wait for bookkeeping, and a failure here is harmless.
     this.database
       .write((sql) => sql.run('UPDATE api_token SET last_used_at = $1 WHERE id = $2', [lastUsedAt, record.id]))

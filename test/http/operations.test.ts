@@ -341,8 +341,9 @@ describe.each(databaseTargets)('unexpected internal failures on $kind', (target)
 
   beforeAll(async () => {
     database = await target.create();
-    // Stack traces stay out of responses even in development.
-    server = await startServer(database.url, { NODE_ENV: 'development' });
+    // Stack traces stay out of responses even in development. Tokens are looked up on every
+    // request, so that taking the token table away fails authentication at once.
+    server = await startServer(database.url, { NODE_ENV: 'development', TOKEN_CACHE_TTL_MS: '0' });
     await server.gql(CREATE, { input: { email: 'before@example.com' } });
     // `people` has run before the table goes away, `person` has not: both ways of failing are met.
     await server.gql('{ people(first: 5) { totalCount nodes { email } } }');

@@ -90,7 +90,12 @@ describe.each(databaseTargets)('no secret in the logs, errors included, on $kind
 
   beforeAll(async () => {
     database = await target.create();
-    server = await startServer(database.url, { LOG_LEVEL: 'trace', RATE_LIMIT_PER_SECOND: '0' });
+    // Tokens are looked up on every request: renaming the token table must fail authentication.
+    server = await startServer(database.url, {
+      LOG_LEVEL: 'trace',
+      RATE_LIMIT_PER_SECOND: '0',
+      TOKEN_CACHE_TTL_MS: '0',
+    });
     port = Number(new URL(server.url).port);
     secrets.push(server.adminToken);
   });
