@@ -134,17 +134,20 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     const requestLogger = logger.child({ reqId: requestId });
     response.setHeader('x-request-id', requestId);
     if (closing) response.setHeader('connection', 'close');
-    response.on('finish', () => {
-      requestLogger.info(
-        {
-          method: request.method,
-          path: (request.url ?? '').split('?')[0],
-          status: response.statusCode,
-          ms: Number(process.hrtime.bigint() - started) / 1e6,
-        },
-        'request',
-      );
-    });
+    // The access log line (info): not even listened for when the level leaves it out.
+    if (requestLogger.isLevelEnabled('info')) {
+      response.on('finish', () => {
+        requestLogger.info(
+          {
+            method: request.method,
+            path: (request.url ?? '').split('?')[0],
+            status: response.statusCode,
+            ms: Number(process.hrtime.bigint() - started) / 1e6,
+          },
+          'request',
+        );
+      });
+    }
     // A request whose connection closed before its response was sent (client gone, or the drain
     // timed out): logged, so that no accepted request disappears without a trace.
     response.on('close', () => {

@@ -16,7 +16,9 @@ import { timeoutError } from './errors';
  *   with TIMEOUT field errors.
  */
 export class OperationBudget {
-  private readonly controller = new AbortController();
+  /** Made only when someone asks for the signal: most operations never do. */
+  private controller?: AbortController;
+  private expiredAlready = false;
   private readonly timer: NodeJS.Timeout;
   private commitClaimed = false;
   private resolveExpired!: () => void;
@@ -32,12 +34,21 @@ export class OperationBudget {
 
   /** Aborts when the budget has run out. */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.expiredAlready) this.controller.abort();
+    }
     return this.controller.signal;
+  }
+
+  /** True once the budget has run out. */
+  get ranOut(): boolean {
+    return this.expiredAlready;
   }
 
   /** Throws the TIMEOUT error once the budget has run out. */
   throwIfExpired(): void {
-    if (this.controller.signal.aborted) throw this.timeoutError();
+    if (this.expiredAlready) throw this.timeoutError();
   }
 
   /** The field error of work refused because the budget ran out. */
@@ -50,7 +61,7 @@ export class OperationBudget {
    * roll back. True: the operation will be answered with its result, even if that comes late.
    */
   claimCommit(): boolean {
-    if (this.controller.signal.aborted) return false;
+    if (this.expiredAlready) return false;
     this.commitClaimed = true;
     return true;
   }
@@ -61,7 +72,8 @@ export class OperationBudget {
   }
 
   private expire(): void {
-    this.controller.abort();
+    this.expiredAlready = true;
+    this.controller?.abort();
     if (!this.commitClaimed) this.resolveExpired();
   }
 }

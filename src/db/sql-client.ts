@@ -226,8 +226,8 @@ class SqliteClient implements SqlClient {
   private async commitGroup(queued: PendingWrite[]): Promise<void> {
     // Units whose operation ran out of time while they waited are refused without a transaction.
     const group = queued.filter((unit) => {
-      if (unit.budget?.signal.aborted) unit.reject(unit.budget.timeoutError());
-      return !unit.budget?.signal.aborted;
+      if (unit.budget?.ranOut) unit.reject(unit.budget.timeoutError());
+      return !unit.budget?.ranOut;
     });
     if (group.length === 0) return;
     const outcomes: { ok: boolean; value: unknown }[] = [];
@@ -235,7 +235,7 @@ class SqliteClient implements SqlClient {
       await this.writer.exec('BEGIN IMMEDIATE');
       for (const unit of group) {
         // Or while the transaction waited for the write lock: such a unit is never started either.
-        if (unit.budget?.signal.aborted) {
+        if (unit.budget?.ranOut) {
           outcomes.push({ ok: false, value: unit.budget.timeoutError() });
           continue;
         }

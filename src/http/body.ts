@@ -15,23 +15,37 @@ function tooLarge(request: IncomingMessage): BodyTooLargeError {
   return new BodyTooLargeError();
 }
 
-/** Reads the request body as strict UTF-8, refusing it as soon as it passes `limitBytes`. */
-export async function readBody(request: IncomingMessage, limitBytes: number): Promise<string> {
+/**
+ * Reads the request body as strict UTF-8, refusing it as soon as it passes `limitBytes`. Plain
+ * stream events rather than an async iterator: this runs for every request, and the iterator's
+ * machinery cost more than the rest of reading a small body.
+ */
+export function readBody(request: IncomingMessage, limitBytes: number): Promise<string> {
   const declared = Number(request.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limitBytes) throw tooLarge(request);
-  const chunks: Buffer[] = [];
-  let received = 0;
-  // destroyOnReturn: false, so that leaving the loop early does not destroy the socket.
-  for await (const chunk of request.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    received += chunk.length;
-    if (received > limitBytes) break;
-    chunks.push(chunk);
-  }
-  // Only once the loop has let go of the stream can it be resumed to discard the rest.
-  if (received > limitBytes) throw tooLarge(request);
-  try {
-    return strictUtf8.decode(Buffer.concat(chunks));
-  } catch {
-    throw new MalformedBodyError('The request body is not valid UTF-8');
-  }
+  if (Number.isFinite(declared) && declared > limitBytes) return Promise.reject(tooLarge(request));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const settle = (outcome: () => void) => {
+      request.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      outcome();
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limitBytes) settle(() => reject(tooLarge(request)));
+      else chunks.push(chunk);
+    };
+    const onEnd = () =>
+      settle(() => {
+        try {
+          resolve(strictUtf8.decode(Buffer.concat(chunks)));
+        } catch {
+          reject(new MalformedBodyError('The request body is not valid UTF-8'));
+        }
+      });
+    const onError = (error: Error) => settle(() => reject(error));
+    // Closed before its end: the client went away in the middle of its body.
+    const onClose = () => settle(() => reject(new Error('The connection closed before the whole body arrived')));
+    request.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
 }

@@ -112,14 +112,15 @@ export async function handleGraphQL<TContext extends BaseContext>(
     );
   }
 
-  const url = new URL(request.url ?? '/', 'http://localhost');
+  const target = request.url ?? '/';
+  const queryStart = target.indexOf('?');
   const budget = new OperationBudget(options.operationTimeoutMs);
   const execution = apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: {
       // HEAD is GET without the response body (node leaves the body out).
       method: request.method === 'HEAD' ? 'GET' : (request.method ?? 'GET'),
       headers: headerMapOf(request),
-      search: url.search,
+      search: queryStart === -1 ? '' : target.slice(queryStart),
       body,
     },
     context: () => options.buildContext(budget),
