@@ -48,9 +48,9 @@ function withGraphQLJsErrors(result: ExecutionResult, document: DocumentNode): E
  * the AST for every field of every row. Apollo still parses, validates (operation limits
  * included), runs the plugins and formats errors; only execution changes.
  *
- * Variables are checked by graphql-js first, so that a bad variable gets graphql-js's own error,
- * which Apollo answers with 400 BAD_USER_INPUT. Compiled operations live as long as Apollo keeps
- * their parsed document (its LRU document store), so one-off operations do not accumulate.
+ * A bad variable gets graphql-js's own error, which Apollo answers with 400 BAD_USER_INPUT.
+ * Compiled operations live as long as Apollo keeps their parsed document (its LRU document
+ * store), so one-off operations do not accumulate.
  */
 function jitExecutor(schema: GraphQLSchema): GatewayExecutor {
   const compiledByDocument = new WeakMap<DocumentNode, Map<string | null, Compiled>>();
@@ -68,9 +68,6 @@ function jitExecutor(schema: GraphQLSchema): GatewayExecutor {
         contextValue: context,
       });
     }
-    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
-    if (coerced.errors) return { errors: coerced.errors };
-
     let byOperation = compiledByDocument.get(document);
     if (!byOperation) compiledByDocument.set(document, (byOperation = new Map()));
     let compiled = byOperation.get(operationName);
@@ -79,7 +76,14 @@ function jitExecutor(schema: GraphQLSchema): GatewayExecutor {
       byOperation.set(operationName, compiled);
     }
     if (!isCompiledQuery(compiled)) return withGraphQLJsErrors(compiled, document);
-    return withGraphQLJsErrors(await compiled.query(undefined, context, variables), document);
+    const result = await compiled.query(undefined, context, variables);
+    if (!('data' in result) && result.errors) {
+      // Refused before running (bad variables): graphql-js's own errors, which Apollo answers with
+      // 400 BAD_USER_INPUT, rather than graphql-jit's wording.
+      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
+      if (coerced.errors) return { errors: coerced.errors };
+    }
+    return withGraphQLJsErrors(result, document);
   };
 }
 

@@ -25,12 +25,24 @@ export function columnOf(field: PersonField): string {
   return COLUMN_OF[field];
 }
 
+/** The SELECT list of each set of fields, by the set's bit mask: built once per distinct selection. */
+const selectListsByMask = new Map<number, string>();
+
 /** `first_name AS "firstName", …`: rows come back shaped like Person, in a stable order. */
 export function selectList(fields: Iterable<PersonField>): string {
   const wanted = new Set(fields);
-  return ALL_PERSON_FIELDS.filter((field) => wanted.has(field))
-    .map((field) => (COLUMN_OF[field] === field ? field : `${COLUMN_OF[field]} AS "${field}"`))
-    .join(', ');
+  let mask = 0;
+  ALL_PERSON_FIELDS.forEach((field, index) => {
+    if (wanted.has(field)) mask |= 1 << index;
+  });
+  let list = selectListsByMask.get(mask);
+  if (list === undefined) {
+    list = ALL_PERSON_FIELDS.filter((field) => wanted.has(field))
+      .map((field) => (COLUMN_OF[field] === field ? field : `${COLUMN_OF[field]} AS "${field}"`))
+      .join(', ');
+    selectListsByMask.set(mask, list);
+  }
+  return list;
 }
 
 function isPersonField(name: string): name is PersonField {
@@ -50,10 +62,28 @@ function collectFields(
 }
 
 /**
+ * What each field of each operation selects, keyed by the field's nodes (the same for every run of
+ * a compiled operation): the selection is read from the query document once, not per request.
+ */
+const requestedByFieldNodes = new WeakMap<readonly FieldNode[], Map<string, Set<PersonField>>>();
+
+/**
  * The Person fields a query selects below the current field, following `paths` (for `people`:
  * `nodes` and `edges.node`), so that only those columns are read.
  */
-export function requestedPersonFields(info: GraphQLResolveInfo, paths: string[][] = [[]]): Set<PersonField> {
+export function requestedPersonFields(info: GraphQLResolveInfo, paths: string[][] = [[]]): ReadonlySet<PersonField> {
+  let byPaths = requestedByFieldNodes.get(info.fieldNodes);
+  if (!byPaths) requestedByFieldNodes.set(info.fieldNodes, (byPaths = new Map()));
+  const key = paths.map((path) => path.join('.')).join(',');
+  let requested = byPaths.get(key);
+  if (!requested) {
+    requested = collectRequestedFields(info, paths);
+    byPaths.set(key, requested);
+  }
+  return requested;
+}
+
+function collectRequestedFields(info: GraphQLResolveInfo, paths: string[][]): Set<PersonField> {
   const requested = new Set<PersonField>();
   for (const path of paths) {
     let level: FieldNode[] = [...info.fieldNodes];
