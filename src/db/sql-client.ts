@@ -93,7 +93,7 @@ class SqliteConnection implements SqlExecutor {
     this.observers.notify(sql, params);
     let statement = this.statements.get(sql);
     if (!statement) {
-      if (this.statements.size >= MAX_PREPARED_STATEMENTS) this.clearStatements();
+      if (this.statements.size >= MAX_PREPARED_STATEMENTS) void this.clearStatements();
       statement = new Promise<sqlite3.Statement>((resolve, reject) => {
         const prepared = this.db.prepare(toSqlitePlaceholders(sql), (error: Error | null) =>
           error ? reject(error) : resolve(prepared),
@@ -138,11 +138,21 @@ class SqliteConnection implements SqlExecutor {
     return new Promise((resolve, reject) => this.db.exec(sql, (error) => (error ? reject(error) : resolve())));
   }
 
-  clearStatements(): void {
-    for (const statement of this.statements.values()) {
-      statement.then((prepared) => prepared.finalize(() => undefined)).catch(() => undefined);
-    }
+  /**
+   * Finalizes the cached statements; resolves once all are finalized (each after the runs queued
+   * on it). SQLite refuses to close a connection that still has a statement, so close awaits this.
+   */
+  clearStatements(): Promise<void> {
+    const statements = [...this.statements.values()];
     this.statements.clear();
+    return Promise.all(
+      statements.map((statement) =>
+        statement.then(
+          (prepared) => new Promise<void>((resolve) => prepared.finalize(() => resolve())),
+          () => undefined,
+        ),
+      ),
+    ).then(() => undefined);
   }
 }
 
