@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Environment } from '../../src/config';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
+import { httpRequest } from '../helpers/http-request';
 import { startServer, type TestServer } from '../helpers/server';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -21,27 +21,8 @@ const ARTIFACTS = path.join(__dirname, '..', 'artifacts');
 /** Set UPDATE_DOCS_SCREENSHOT=1 to refresh the README's docs/graphiql.png from this test. */
 const DOCS_SCREENSHOT = path.join(__dirname, '..', '..', 'docs', 'graphiql.png');
 
-interface RawResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
 /** A plain node:http GET, so that no client adds or strips Accept-Encoding behind the test's back. */
-function rawGet(url: string, headers: Record<string, string>): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { headers }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
-        );
-        response.on('error', reject);
-      })
-      .on('error', reject);
-  });
-}
+const rawGet = (url: string, headers: Record<string, string>) => httpRequest(url, { method: 'GET', headers });
 
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 const INTROSPECTION = '{ __schema { types { name } } }';

@@ -1,55 +1,11 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseTargets, sqliteTarget, type TestDatabase } from '../helpers/databases';
+import { httpRequest } from '../helpers/http-request';
 import { startServer, type TestServer } from '../helpers/server';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const CREATE = 'mutation Create($input: CreatePersonInput!) { createPerson(input: $input) { id email } }';
-
-interface RawResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  text: string;
-}
-
-/** One request over node:http, so the body can be any bytes and the headers anything. */
-function rawRequest(
-  url: string,
-  options: {
-    method?: string;
-    headers?: Record<string, string | number>;
-    body?: Buffer | string;
-    chunked?: boolean;
-    agent?: http.Agent;
-  },
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const requestOptions = { method: options.method ?? 'POST', headers: options.headers, agent: options.agent };
-    const request = http.request(url, requestOptions, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () =>
-        resolve({
-          status: response.statusCode ?? 0,
-          headers: response.headers,
-          text: Buffer.concat(chunks).toString(),
-        }),
-      );
-      response.on('error', reject);
-    });
-    request.on('error', reject);
-    if (options.body === undefined) return void request.end();
-    if (!options.chunked) return void request.end(options.body);
-    // Without a content-length: the limit must hold while the body streams in.
-    const body = Buffer.from(options.body);
-    const step = 16 * 1024;
-    const writeFrom = (offset: number): void => {
-      if (offset >= body.length) return void request.end();
-      request.write(body.subarray(offset, offset + step), () => writeFrom(offset + step));
-    };
-    writeFrom(0);
-  });
-}
 
 const json = (token: string) => ({ 'content-type': 'application/json', authorization: `Bearer ${token}` });
 const errorBody = (code: string, message: string | RegExp) => ({
@@ -100,7 +56,7 @@ describe('HTTP routes, malformed requests and request ids (sqlite)', () => {
     expect(Buffer.byteLength(padded(limit + 1))).toBe(limit + 1);
 
     for (const chunked of [false, true]) {
-      const tooLarge = await rawRequest(server.graphqlUrl, {
+      const tooLarge = await httpRequest(server.graphqlUrl, {
         headers: json(server.adminToken),
         body: padded(limit + 1),
         chunked,
@@ -108,7 +64,7 @@ describe('HTTP routes, malformed requests and request ids (sqlite)', () => {
       expect(tooLarge.status).toBe(413);
       expect(JSON.parse(tooLarge.text)).toEqual(errorBody('PAYLOAD_TOO_LARGE', /over 102400 bytes/));
 
-      const atLimit = await rawRequest(server.graphqlUrl, {
+      const atLimit = await httpRequest(server.graphqlUrl, {
         headers: json(server.adminToken),
         body: padded(limit),
         chunked,
@@ -126,7 +82,7 @@ describe('HTTP routes, malformed requests and request ids (sqlite)', () => {
       for (const chunked of [true, false]) {
         // The service stops reading at the limit and answers while the client is still sending:
         // the rest must be read and dropped, or the client sees a reset instead of the 413.
-        const tooLarge = await rawRequest(server.graphqlUrl, {
+        const tooLarge = await httpRequest(server.graphqlUrl, {
           headers: json(server.adminToken),
           body: huge,
           chunked,
@@ -138,7 +94,7 @@ describe('HTTP routes, malformed requests and request ids (sqlite)', () => {
           errorBody('PAYLOAD_TOO_LARGE', 'The request body is over 102400 bytes'),
         );
 
-        const next = await rawRequest(server.graphqlUrl, { headers: json(server.adminToken), body: small, agent });
+        const next = await httpRequest(server.graphqlUrl, { headers: json(server.adminToken), body: small, agent });
         expect(next.status).toBe(200);
         expect(JSON.parse(next.text)).toEqual({ data: { __typename: 'Query' } });
       }
@@ -148,7 +104,7 @@ describe('HTTP routes, malformed requests and request ids (sqlite)', () => {
   });
 
   it('answers malformed JSON with 400 BAD_REQUEST', async () => {
-    const response = await rawRequest(server.graphqlUrl, {
+    const response = await httpRequest(server.graphqlUrl, {
       headers: json(server.adminToken),
       body: '{"query": "{ __typename }"',
     });
@@ -162,7 +118,7 @@ describe('HTTP routes, malformed requests and request ids (sqlite)', () => {
       Buffer.from([0xff, 0xfe, 0xc3]),
       Buffer.from('@example.com\\") { id } }"}'),
     ]);
-    const response = await rawRequest(server.graphqlUrl, { headers: json(server.adminToken), body });
+    const response = await httpRequest(server.graphqlUrl, { headers: json(server.adminToken), body });
     expect(response.status).toBe(400);
     expect(JSON.parse(response.text)).toEqual(errorBody('BAD_REQUEST', 'The request body is not valid UTF-8'));
   });
@@ -441,11 +397,11 @@ describe('a lowered BODY_LIMIT_BYTES (sqlite)', () => {
   it('refuses a body just over the configured limit with 413 and accepts one within it', async () => {
     const body = (padding: number) =>
       JSON.stringify({ query: '{ __typename }', variables: { pad: 'y'.repeat(padding) } });
-    const over = await rawRequest(server.graphqlUrl, { headers: json(server.adminToken), body: body(2048) });
+    const over = await httpRequest(server.graphqlUrl, { headers: json(server.adminToken), body: body(2048) });
     expect(over.status).toBe(413);
     expect(JSON.parse(over.text)).toEqual(errorBody('PAYLOAD_TOO_LARGE', 'The request body is over 2048 bytes'));
 
-    const overChunked = await rawRequest(server.graphqlUrl, {
+    const overChunked = await httpRequest(server.graphqlUrl, {
       headers: json(server.adminToken),
       body: body(4000),
       chunked: true,
@@ -453,7 +409,7 @@ describe('a lowered BODY_LIMIT_BYTES (sqlite)', () => {
     expect(overChunked.status).toBe(413);
     expect(JSON.parse(overChunked.text)).toEqual(errorBody('PAYLOAD_TOO_LARGE', 'The request body is over 2048 bytes'));
 
-    const within = await rawRequest(server.graphqlUrl, { headers: json(server.adminToken), body: body(1900) });
+    const within = await httpRequest(server.graphqlUrl, { headers: json(server.adminToken), body: body(1900) });
     expect(within.status).toBe(200);
     expect(JSON.parse(within.text)).toEqual({ data: { __typename: 'Query' } });
   });

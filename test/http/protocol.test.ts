@@ -1,47 +1,13 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
+import { httpRequest } from '../helpers/http-request';
 import { startServer, type TestServer } from '../helpers/server';
 
 /**
  * The HTTP protocol of /graphql: methods, content types, batching, mutations over GET and CSRF
  * prevention. Every refusal is a coded JSON error with a 4xx status, never a 500.
  */
-
-interface RawResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  text: string;
-}
-
-/** One request over node:http, so that the method, headers and body can be anything. */
-function rawRequest(
-  url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent },
-): Promise<RawResponse> {
-  // An explicit length: node sends a DELETE body without any framing otherwise.
-  const length = options.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(options.body)) };
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      url,
-      { method: options.method ?? 'POST', headers: { ...length, ...options.headers }, agent: options.agent },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({
-            status: response.statusCode ?? 0,
-            headers: response.headers,
-            text: Buffer.concat(chunks).toString(),
-          }),
-        );
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(options.body);
-  });
-}
 
 const coded = (code: string, message: string) => ({ errors: [{ message, extensions: { code } }] });
 
@@ -73,7 +39,7 @@ describe('the /graphql protocol (sqlite)', () => {
   it('refuses a batched request (a JSON array) with 400, before authentication', async () => {
     const batch = JSON.stringify([{ query: '{ __typename }' }, { query: '{ people(first: 1) { totalCount } }' }]);
     for (const headers of [auth, {}]) {
-      const response = await rawRequest(server.graphqlUrl, {
+      const response = await httpRequest(server.graphqlUrl, {
         headers: { 'content-type': 'application/json', ...headers },
         body: batch,
       });
@@ -87,7 +53,7 @@ describe('the /graphql protocol (sqlite)', () => {
 
   it('answers a mutation over GET with 405 and Allow: POST, and does not run it', async () => {
     const mutation = 'mutation { createPerson(input: { email: "over-get@example.com" }) { id } }';
-    const response = await rawRequest(getUrl(mutation), {
+    const response = await httpRequest(getUrl(mutation), {
       method: 'GET',
       headers: { ...auth, 'apollo-require-preflight': 'true' },
     });
@@ -102,12 +68,12 @@ describe('the /graphql protocol (sqlite)', () => {
 
   it('CSRF prevention: a GET without a preflight header or JSON content type is refused with 400', async () => {
     const query = '{ people(first: 1) { totalCount } }';
-    const plain = await rawRequest(getUrl(query), { method: 'GET', headers: auth });
+    const plain = await httpRequest(getUrl(query), { method: 'GET', headers: auth });
     expect(plain.status).toBe(400);
     expect(JSON.parse(plain.text)).toEqual(coded('BAD_REQUEST', CSRF_MESSAGE));
 
     // A simple content type is no excuse either.
-    const simple = await rawRequest(getUrl(query), {
+    const simple = await httpRequest(getUrl(query), {
       method: 'GET',
       headers: { ...auth, 'content-type': 'text/plain' },
     });
@@ -116,19 +82,19 @@ describe('the /graphql protocol (sqlite)', () => {
 
     // Either header that a browser cannot send cross-site without a preflight lets it through.
     for (const header of ['apollo-require-preflight', 'x-apollo-operation-name']) {
-      const allowed = await rawRequest(getUrl(query), { method: 'GET', headers: { ...auth, [header]: 'yes' } });
+      const allowed = await httpRequest(getUrl(query), { method: 'GET', headers: { ...auth, [header]: 'yes' } });
       expect(allowed.status).toBe(200);
       expect(JSON.parse(allowed.text)).toEqual({ data: { people: { totalCount: 0 } } });
     }
     // So does a JSON content type, which is not a "simple" one.
-    const json = await rawRequest(getUrl(query), {
+    const json = await httpRequest(getUrl(query), {
       method: 'GET',
       headers: { ...auth, 'content-type': 'application/json' },
     });
     expect(json.status).toBe(200);
 
     // A GET with a preflight header but a content type other than JSON: Apollo's 415.
-    const wrongType = await rawRequest(getUrl(query), {
+    const wrongType = await httpRequest(getUrl(query), {
       method: 'GET',
       headers: { ...auth, 'apollo-require-preflight': 'true', 'content-type': 'text/plain' },
     });
@@ -153,7 +119,7 @@ describe('the /graphql protocol (sqlite)', () => {
       for (const preflight of [{}, { 'apollo-require-preflight': 'true' }] as Record<string, string>[]) {
         const headers: Record<string, string> = { ...auth, ...preflight };
         if (contentType) headers['content-type'] = contentType;
-        const response = await rawRequest(server.graphqlUrl, { headers, body });
+        const response = await httpRequest(server.graphqlUrl, { headers, body });
         expect(response.status, contentType).toBe(415);
         expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
         expect(JSON.parse(response.text)).toEqual(
@@ -166,7 +132,7 @@ describe('the /graphql protocol (sqlite)', () => {
 
     // JSON in any letter case and with a charset is fine.
     for (const contentType of ['application/json', 'Application/JSON; charset=utf-8']) {
-      const response = await rawRequest(server.graphqlUrl, {
+      const response = await httpRequest(server.graphqlUrl, {
         headers: { ...auth, 'content-type': contentType },
         body: JSON.stringify({ query: '{ __typename }' }),
       });
@@ -180,7 +146,7 @@ describe('the /graphql protocol (sqlite)', () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       for (const method of ['PUT', 'DELETE', 'PATCH', 'TRACE']) {
-        const response = await rawRequest(server.graphqlUrl, {
+        const response = await httpRequest(server.graphqlUrl, {
           method,
           agent,
           headers: { ...auth, 'content-type': 'application/json' },
@@ -192,12 +158,12 @@ describe('the /graphql protocol (sqlite)', () => {
           coded('BAD_REQUEST', `Method ${method} is not allowed on /graphql: use POST (or GET for queries)`),
         );
       }
-      const options = await rawRequest(server.graphqlUrl, { method: 'OPTIONS', agent });
+      const options = await httpRequest(server.graphqlUrl, { method: 'OPTIONS', agent });
       expect(options.status).toBe(204);
       expect(options.headers.allow).toBe('GET, POST, HEAD, OPTIONS');
       expect(options.text).toBe('');
 
-      const after = await rawRequest(server.graphqlUrl, {
+      const after = await httpRequest(server.graphqlUrl, {
         agent,
         headers: { ...auth, 'content-type': 'application/json' },
         body: JSON.stringify({ query: '{ __typename }' }),
@@ -209,7 +175,7 @@ describe('the /graphql protocol (sqlite)', () => {
   });
 
   it('answers HEAD like GET, without a body', async () => {
-    const response = await rawRequest(getUrl('{ people(first: 1) { totalCount } }'), {
+    const response = await httpRequest(getUrl('{ people(first: 1) { totalCount } }'), {
       method: 'HEAD',
       headers: { ...auth, 'apollo-require-preflight': 'true' },
     });
@@ -217,13 +183,13 @@ describe('the /graphql protocol (sqlite)', () => {
     expect(response.headers['content-type']).toMatch(/^application\/json/);
     expect(response.text).toBe('');
 
-    const unprotected = await rawRequest(getUrl('{ __typename }'), { method: 'HEAD', headers: auth });
+    const unprotected = await httpRequest(getUrl('{ __typename }'), { method: 'HEAD', headers: auth });
     expect(unprotected.status).toBe(400);
   });
 
   it('keeps the body limit: 413 PAYLOAD_TOO_LARGE, whatever the method or batching', async () => {
     const huge = JSON.stringify([{ query: '{ __typename }', variables: { pad: 'x'.repeat(200 * 1024) } }]);
-    const response = await rawRequest(server.graphqlUrl, {
+    const response = await httpRequest(server.graphqlUrl, {
       headers: { ...auth, 'content-type': 'application/json' },
       body: huge,
     });
