@@ -24,7 +24,8 @@ const environmentSchema = z.object({
     .min(1024)
     .default(100 * 1024),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
-  DATABASE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(1).default(5_000),
+  // Unset: OPERATION_TIMEOUT_MS + 1 s (see loadConfig).
+  DATABASE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(1).optional(),
   GRAPHQL_IDE: booleanFlag.optional(),
   GRAPHQL_INTROSPECTION: booleanFlag.optional(),
   GRAPHQL_STACKTRACES: booleanFlag.default(false),
@@ -51,6 +52,9 @@ const environmentSchema = z.object({
     .optional(),
   RATE_LIMIT_REDIS_PREFIX: z.string().max(200).default('people-graph:rate:'),
 });
+
+/** How much longer than an operation's budget a query may go unanswered by default. */
+const QUERY_TIMEOUT_MARGIN_MS = 1_000;
 
 export type Environment = Record<string, string | undefined>;
 
@@ -100,7 +104,10 @@ export function loadConfig(environment: Environment = process.env): Config {
     maxPageSize: env.MAX_PAGE_SIZE,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
-    databaseQueryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS,
+    // Later than the operation's own budget by default: a query that is merely slow is cancelled
+    // by statement_timeout and answered TIMEOUT; only a database that does not answer at all is
+    // counted unavailable (and its connection dropped).
+    databaseQueryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS ?? env.OPERATION_TIMEOUT_MS + QUERY_TIMEOUT_MARGIN_MS,
     ide: env.GRAPHQL_IDE ?? !production,
     introspection: env.GRAPHQL_INTROSPECTION ?? !production,
     stacktraces: env.GRAPHQL_STACKTRACES,

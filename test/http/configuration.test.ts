@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
 import { spawnMain } from '../helpers/main-process';
 
@@ -51,5 +52,16 @@ describe('node dist/main.js refuses invalid configuration', () => {
     expect(await main.exited).toBe(1);
     const stderr = main.stderr();
     for (const variable of ['DATABASE_URL', 'PORT', 'MAX_PAGE_SIZE']) expect(stderr).toContain(`${variable}:`);
+  });
+});
+
+describe('derived defaults', () => {
+  it('lets a query go unanswered 1 s longer than the operation budget before the database counts as down', () => {
+    expect(loadConfig({}).databaseQueryTimeoutMs).toBe(11_000);
+    expect(loadConfig({ OPERATION_TIMEOUT_MS: '3000' }).databaseQueryTimeoutMs).toBe(4_000);
+    expect(loadConfig({ OPERATION_TIMEOUT_MS: '3000', DATABASE_QUERY_TIMEOUT_MS: '500' }).databaseQueryTimeoutMs).toBe(
+      500,
+    );
+    expect(() => loadConfig({ DATABASE_QUERY_TIMEOUT_MS: '0' })).toThrow(/DATABASE_QUERY_TIMEOUT_MS/);
   });
 });
