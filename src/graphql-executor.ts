@@ -5,32 +5,39 @@ import {
   GraphQLError,
   type DocumentNode,
   type ExecutionResult,
+  getLocation,
+  visit,
+  type FieldNode,
   type GraphQLSchema,
-  type Source,
 } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 
 type Compiled = CompiledQuery | ExecutionResult;
 
-/** Offsets in `source` of line..column locations (both 1-based), as graphql-js errors record them. */
-function positionsOf(source: Source, locations: readonly { line: number; column: number }[]): number[] {
-  const lineStarts = [0];
-  for (let index = source.body.indexOf('\n'); index !== -1; index = source.body.indexOf('\n', index + 1)) {
-    lineStarts.push(index + 1);
-  }
-  return locations.map(({ line, column }) => (lineStarts[line - 1] ?? 0) + column - 1);
+/** The field nodes of a document by the line:column where each starts. */
+function fieldNodesByLocation(document: DocumentNode): Map<string, FieldNode> {
+  const byLocation = new Map<string, FieldNode>();
+  visit(document, {
+    Field(node) {
+      if (!node.loc) return;
+      const { line, column } = getLocation(node.loc.source, node.loc.start);
+      byLocation.set(`${line}:${column}`, node);
+    },
+  });
+  return byLocation;
 }
 
 /**
- * graphql-jit's errors are not quite graphql-js errors (no `extensions` object, no source
- * positions), which Apollo's error formatting expects: rebuild each as the one graphql-js would
- * have raised, with the same message, locations, path and original error.
+ * graphql-jit's errors are not quite graphql-js errors (no `extensions` object, locations without
+ * their AST nodes), which Apollo's error formatting expects: rebuild each as the one graphql-js
+ * would have raised, with the same message, nodes, path, original error and extensions.
  */
-function asGraphQLJsError(error: GraphQLError, document: DocumentNode): GraphQLError {
-  const source = document.loc?.source;
+function asGraphQLJsError(error: GraphQLError, fieldNodes: Map<string, FieldNode>): GraphQLError {
+  const nodes = error.locations
+    ?.map(({ line, column }) => fieldNodes.get(`${line}:${column}`))
+    .filter((node): node is FieldNode => node !== undefined);
   return new GraphQLError(error.message, {
-    source,
-    positions: source && error.locations ? positionsOf(source, error.locations) : undefined,
+    nodes,
     path: error.path,
     originalError: error.originalError,
     extensions: error.extensions,
@@ -39,7 +46,8 @@ function asGraphQLJsError(error: GraphQLError, document: DocumentNode): GraphQLE
 
 function withGraphQLJsErrors(result: ExecutionResult, document: DocumentNode): ExecutionResult {
   if (!result.errors?.length) return result;
-  return { ...result, errors: result.errors.map((error) => asGraphQLJsError(error, document)) };
+  const fieldNodes = fieldNodesByLocation(document);
+  return { ...result, errors: result.errors.map((error) => asGraphQLJsError(error, fieldNodes)) };
 }
 
 /**
