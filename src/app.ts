@@ -11,6 +11,7 @@ import {
 
 import type { DestinationStream, Logger } from 'pino';
 import { authenticateRequest, scopePlugin } from './auth/context';
+import { looksLikeToken } from './auth/token-format';
 import { TokenService } from './auth/token.service';
 import type { Config } from './config';
 import { Database } from './db/database';
@@ -130,7 +131,9 @@ export async function createApp(config: Config, options: { logDestination?: Dest
   const server = http.createServer((request, response) => {
     const started = process.hrtime.bigint();
     const given = request.headers['x-request-id'];
-    const requestId = typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+    // A plain id is kept; anything else (and a token sent by mistake) is replaced, never logged.
+    const requestId =
+      typeof given === 'string' && REQUEST_ID_PATTERN.test(given) && !looksLikeToken(given) ? given : randomUUID();
     const requestLogger = logger.child({ reqId: requestId });
     response.setHeader('x-request-id', requestId);
     if (closing) response.setHeader('connection', 'close');

@@ -49,6 +49,14 @@ export function isWellFormedToken(token: string): boolean {
   return checksum(body) === token.slice(TOKEN_PREFIX.length + BODY_LENGTH);
 }
 
+/**
+ * True for anything that carries the token prefix: such a value is never echoed in a message, a
+ * log line or a header, since it may be a secret given where a name or an id belonged.
+ */
+export function looksLikeToken(value: string): boolean {
+  return value.includes(TOKEN_PREFIX);
+}
+
 export function hashToken(token: string): string {
   return hash('sha256', token, 'hex');
 }

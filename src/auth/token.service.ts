@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/database';
 import { isUniqueViolation } from '../errors';
 import { ApiToken } from './token.entity';
-import { generateToken, hashesEqual, hashToken, isWellFormedToken, TOKEN_PREFIX } from './token-format';
+import { generateToken, hashesEqual, hashToken, isWellFormedToken, looksLikeToken, TOKEN_PREFIX } from './token-format';
 import { isScope, SCOPES, type Scope } from './scopes';
 
 export interface TokenIdentity {
@@ -53,7 +53,11 @@ export function parseScopes(list: string): Scope[] {
     .filter(Boolean);
   if (scopes.length === 0) throw new TokenError(`At least one scope is needed (${SCOPES.join(', ')})`);
   for (const scope of scopes) {
-    if (!isScope(scope)) throw new TokenError(`Unknown scope "${scope}"; scopes are ${SCOPES.join(', ')}`);
+    if (!isScope(scope)) {
+      // A token value is a secret: never echoed, even when given where a scope belongs.
+      const shown = looksLikeToken(scope) ? 'that looks like a token value' : `"${scope}"`;
+      throw new TokenError(`Unknown scope ${shown}; scopes are ${SCOPES.join(', ')}`);
+    }
   }
   return [...new Set(scopes)] as Scope[];
 }
@@ -81,6 +85,9 @@ export class TokenService {
     if (!/^[\w.:@-]{1,100}$/.test(trimmed)) {
       throw new TokenError('A token name is 1-100 letters, digits or . _ : @ -');
     }
+    // Names are listed and logged; one that holds a token value would put the secret there.
+    if (looksLikeToken(trimmed))
+      throw new TokenError(`A token name may not contain "${TOKEN_PREFIX}": it would look like a token`);
     const token = generateToken();
     const record: ApiToken = {
       id: randomUUID(),
@@ -120,7 +127,7 @@ export class TokenService {
     const token = await this.repository.findOne({ where: [{ id: idOrName }, { name: idOrName }] });
     if (!token) {
       // A token's value is a secret: never echoed, even when given where a name belongs.
-      if (idOrName.startsWith(TOKEN_PREFIX)) {
+      if (looksLikeToken(idOrName)) {
         throw new TokenError(
           'No token with that id or name: it looks like a token value; revoke by name or id ("list")',
         );

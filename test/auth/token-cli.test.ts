@@ -1,13 +1,15 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashToken } from '../../src/auth/token-format';
+import { generateToken, hashToken } from '../../src/auth/token-format';
 import { databaseTargets, type TestDatabase } from '../helpers/databases';
 import { startServer, type TestServer } from '../helpers/server';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/auth/token.cli.js');
 const DAY_MS = 86_400_000;
+/** A well-formed token value, typed where something else belonged: it must never be echoed. */
+const LEAKED = generateToken();
 
 const QUERY = 'query Get($email: String!) { person(email: $email) { email firstName } }';
 const CREATE = 'mutation Create($input: CreatePersonInput!) { createPerson(input: $input) { email firstName } }';
@@ -207,6 +209,16 @@ describe.each(databaseTargets)('the token CLI (node dist/auth/token.cli.js) on $
       'Cannot read expiry "3 weeks"',
     ],
     ['an unknown revoke target', ['revoke', 'no-such-token'], 'No token with id or name "no-such-token"'],
+    [
+      'a token value given as a scope (not echoed)',
+      ['create', '--name', 'scope-leak', '--scopes', `people:read,${LEAKED}`],
+      'Unknown scope that looks like a token value; scopes are people:read, people:write, admin',
+    ],
+    [
+      'a token value given as a name (not echoed)',
+      ['create', '--name', LEAKED, '--scopes', 'admin'],
+      'A token name may not contain "pgk_": it would look like a token',
+    ],
     ['revoke without a target', ['revoke'], 'Usage:'],
     ['an unknown command', ['delete', 'ci'], 'Usage:'],
     ['an unknown option', ['list', '--all'], "Unknown option '--all'"],
@@ -216,6 +228,7 @@ describe.each(databaseTargets)('the token CLI (node dist/auth/token.cli.js) on $
     expect(result.stdout).toBe('');
     expect(result.stderr).toContain(message);
     expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stderr).not.toContain(LEAKED);
   });
 
   it('created nothing for the refused commands', async () => {

@@ -184,6 +184,12 @@ describe('HTTP routes, malformed requests and request ids (sqlite)', () => {
     expect(generatedId).toMatch(UUID);
     await generated.text();
 
+    // A token sent by mistake as the request id is replaced too: it must reach no log line.
+    const tokenAsId = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': server.adminToken } });
+    expect(tokenAsId.headers.get('x-request-id')).toMatch(UUID);
+    await tokenAsId.text();
+    expect(server.rawLogs.join('\n')).not.toContain(server.adminToken);
+
     // A value that is not a plain id (spaces, quotes, too long) is replaced, never echoed.
     const unusable = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': 'a "b" c'.repeat(20) } });
     const replacedId = unusable.headers.get('x-request-id') ?? '';
