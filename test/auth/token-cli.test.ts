@@ -1,39 +1,15 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateToken, hashToken } from '../../src/auth/token-format';
+import { runCli } from '../helpers/token-cli';
 import { databaseTargets, type TestDatabase } from '../helpers/databases';
 import { startServer, type TestServer } from '../helpers/server';
 
-const ROOT = path.resolve(__dirname, '../..');
-const CLI = path.join(ROOT, 'dist/auth/token.cli.js');
 const DAY_MS = 86_400_000;
 /** A well-formed token value, typed where something else belonged: it must never be echoed. */
 const LEAKED = generateToken();
 
 const QUERY = 'query Get($email: String!) { person(email: $email) { email firstName } }';
 const CREATE = 'mutation Create($input: CreatePersonInput!) { createPerson(input: $input) { email firstName } }';
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the compiled token CLI as `npm run token -- ...` would, against `databaseUrl`. */
-function runCli(databaseUrl: string, args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 const lastLine = (text: string) => text.trimEnd().split('\n').at(-1) ?? '';
 

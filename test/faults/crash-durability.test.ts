@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
-import { printedAdminToken, startMain, stopMain, type MainProcess } from '../helpers/main-process';
+import { printedAdminToken, startMain, stopMain, type MainProcess, killMain } from '../helpers/main-process';
 import { openSqliteFile } from '../helpers/sqlite-file';
 
 const ROUNDS = 3;
@@ -50,8 +50,7 @@ describe('kill -9 while 20 clients create people (node dist/main.js on sqlite)',
   let main: MainProcess | undefined;
 
   afterEach(async () => {
-    if (main && main.child.exitCode === null && main.child.signalCode === null) main.child.kill('SIGKILL');
-    await main?.exited;
+    await killMain(main);
     await database?.drop();
   });
 

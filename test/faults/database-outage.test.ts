@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresTarget, type TestDatabase } from '../helpers/databases';
-import { printedAdminToken, startMain, stopMain, type MainProcess } from '../helpers/main-process';
+import { printedAdminToken, startMain, stopMain, type MainProcess, killMain } from '../helpers/main-process';
 import { startTcpProxy, type ProxyMode, type TcpProxy } from '../helpers/tcp-proxy';
 
 if (!postgresTarget) {
@@ -49,8 +49,7 @@ describe.skipIf(!postgresTarget)('database outage: PostgreSQL behind a TCP proxy
   });
 
   afterAll(async () => {
-    if (main && main.child.exitCode === null && main.child.signalCode === null) main.child.kill('SIGKILL');
-    await main?.exited;
+    await killMain(main);
     await proxy?.close();
     await database?.drop();
   });

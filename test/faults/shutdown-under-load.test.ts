@@ -1,7 +1,7 @@
 import autocannon from 'autocannon';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
-import { printedAdminToken, startMain, type MainProcess } from '../helpers/main-process';
+import { printedAdminToken, startMain, type MainProcess, killMain } from '../helpers/main-process';
 import { openSqliteFile } from '../helpers/sqlite-file';
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -56,8 +56,7 @@ describe('SIGTERM under load (autocannon against node dist/main.js on sqlite)', 
   let main: MainProcess | undefined;
 
   afterEach(async () => {
-    if (main && main.child.exitCode === null && main.child.signalCode === null) main.child.kill('SIGKILL');
-    await main?.exited;
+    await killMain(main);
     await database?.drop();
   });
 

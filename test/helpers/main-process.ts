@@ -87,8 +87,18 @@ export async function printedAdminToken(main: MainProcess): Promise<string> {
   return token;
 }
 
-/** Sends SIGTERM (unless the process already ended) and resolves with its exit code. */
-export async function stopMain(main: MainProcess): Promise<number | string> {
-  if (main.child.exitCode === null && main.child.signalCode === null) main.child.kill('SIGTERM');
+/** Sends `signal` (unless the process already ended) and resolves with its exit code or signal. */
+function signalMain(main: MainProcess, signal: NodeJS.Signals): Promise<number | string> {
+  if (main.child.exitCode === null && main.child.signalCode === null) main.child.kill(signal);
   return main.exited;
+}
+
+/** Sends SIGTERM (unless the process already ended) and resolves with its exit code. */
+export function stopMain(main: MainProcess): Promise<number | string> {
+  return signalMain(main, 'SIGTERM');
+}
+
+/** Cleanup after a test: kills the process if it still runs and waits until it is gone. */
+export async function killMain(main: MainProcess | undefined): Promise<void> {
+  if (main) await signalMain(main, 'SIGKILL');
 }

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { createApp, type App } from '../../src/app';
 import { loadConfig, type Environment } from '../../src/config';
 import type { Scope } from '../../src/auth/scopes';
+import { sqliteTarget } from './databases';
 
 export interface GraphQLResponse {
   status: number;
@@ -88,4 +89,19 @@ export async function startServer(databaseUrl: string, environment: Environment 
     gql,
     close: () => app.close(),
   };
+}
+
+/** Runs `check` against a fresh server on a fresh SQLite database started with `environment`. */
+export async function withServer(
+  environment: Environment,
+  check: (server: TestServer) => Promise<void>,
+): Promise<void> {
+  const database = await sqliteTarget.create();
+  const server = await startServer(database.url, environment);
+  try {
+    await check(server);
+  } finally {
+    await server.close();
+    await database.drop();
+  }
 }

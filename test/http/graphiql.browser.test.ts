@@ -3,10 +3,9 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Environment } from '../../src/config';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
 import { httpRequest } from '../helpers/http-request';
-import { startServer, type TestServer } from '../helpers/server';
+import { startServer, withServer, type TestServer } from '../helpers/server';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -26,18 +25,6 @@ const rawGet = (url: string, headers: Record<string, string>) => httpRequest(url
 
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 const INTROSPECTION = '{ __schema { types { name } } }';
-
-/** Runs `check` against a fresh server on a fresh SQLite database started with `environment`. */
-async function withServer(environment: Environment, check: (server: TestServer) => Promise<void>): Promise<void> {
-  const database = await sqliteTarget.create();
-  const server = await startServer(database.url, environment);
-  try {
-    await check(server);
-  } finally {
-    await server.close();
-    await database.drop();
-  }
-}
 
 async function isIdePage(server: TestServer): Promise<boolean> {
   const response = await rawGet(server.graphqlUrl, { accept: BROWSER_ACCEPT });

@@ -1,8 +1,8 @@
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Environment } from '../../src/config';
+import { loadConfig } from '../../src/config';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
-import { startServer, type TestServer } from '../helpers/server';
+import { startServer, withServer, type TestServer } from '../helpers/server';
 
 /**
  * The operation limits (MAX_DEPTH, MAX_ALIASES, MAX_DIRECTIVES, MAX_TOKENS, MAX_COST) and hidden
@@ -48,17 +48,6 @@ interface Answer {
 async function post(server: TestServer, query: string, variables?: Record<string, unknown>): Promise<Answer> {
   const response = await server.gql(query, variables);
   return { status: response.status, body: response.body };
-}
-
-async function withServer(environment: Environment, check: (server: TestServer) => Promise<void>): Promise<void> {
-  const database = await sqliteTarget.create();
-  const server = await startServer(database.url, environment);
-  try {
-    await check(server);
-  } finally {
-    await server.close();
-    await database.drop();
-  }
 }
 
 describe('operation limits with their defaults (sqlite)', () => {

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
-import { printedAdminToken, startMain, stopMain, type MainProcess } from '../helpers/main-process';
+import { killMain, printedAdminToken, startMain, stopMain, type MainProcess } from '../helpers/main-process';
 
 const REQUESTS = 100;
 
@@ -112,10 +112,7 @@ describe('SIGTERM drains in-flight requests (node dist/main.js on sqlite)', () =
   const started: MainProcess[] = [];
 
   afterEach(async () => {
-    for (const main of started.splice(0)) {
-      if (main.child.exitCode === null && main.child.signalCode === null) main.child.kill('SIGKILL');
-      await main.exited;
-    }
+    for (const main of started.splice(0)) await killMain(main);
     await database?.drop();
     database = undefined;
   });

@@ -1,7 +1,6 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateToken } from '../../src/auth/token-format';
+import { runCli } from '../helpers/token-cli';
 import { databaseTargets, sqliteTarget, type TestDatabase } from '../helpers/databases';
 import { printedAdminToken, startMain } from '../helpers/main-process';
 import { startServer, type TestServer } from '../helpers/server';
@@ -14,9 +13,6 @@ import { rawRequest, sendRaw, type HeaderValue } from './raw-http';
  * Broader than the checks in test/auth and test/http: errors included, and every way a secret
  * could be written down (as text, base64, Basic credentials, a Buffer's bytes, a header field).
  */
-
-const ROOT = path.resolve(__dirname, '../..');
-const CLI = path.join(ROOT, 'dist/auth/token.cli.js');
 
 const PEOPLE = '{ people(first: 2) { totalCount nodes { email } } }';
 const GET = 'query Get($email: String!) { person(email: $email) { email firstName } }';
@@ -49,19 +45,6 @@ function authorizationFieldsIn(value: unknown, found: string[] = []): string[] {
     authorizationFieldsIn(inner, found);
   }
   return found;
-}
-
-function runCli(databaseUrl: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
-      },
-    );
-  });
 }
 
 describe.each(databaseTargets)('no secret in the logs, errors included, on $kind', (target) => {
