@@ -91,7 +91,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
 
   let closing = false;
 
-  async function route(request: IncomingMessage, response: ServerResponse, requestLogger: Logger): Promise<void> {
+  async function route(request: IncomingMessage, response: ServerResponse, requestLogger: () => Logger): Promise<void> {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/healthz') return sendJson(response, 200, '{"status":"ok"}');
     if (path === '/readyz') {
@@ -99,7 +99,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
         await database.ping();
         return sendJson(response, 200, '{"status":"ready"}');
       } catch (error) {
-        requestLogger.warn({ err: error }, 'readiness check failed');
+        requestLogger().warn({ err: error }, 'readiness check failed');
         return sendJson(response, 503, errorBody('SERVICE_UNAVAILABLE', 'Database unavailable'));
       }
     }
@@ -109,7 +109,9 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       return handleGraphQL(apollo, request, response, {
         bodyLimitBytes: config.bodyLimitBytes,
         operationTimeoutMs: config.operationTimeoutMs,
-        logger: requestLogger,
+        get logger() {
+          return requestLogger();
+        },
         buildContext: async (budget) => {
           const identity = await authenticateRequest(tokens, request.headers.authorization);
           // Every operation of an authenticated token is charged; unauthenticated ones got 401 above.
@@ -117,7 +119,6 @@ export async function createApp(config: Config, options: { logDestination?: Dest
           return {
             identity,
             requestId,
-            logger: requestLogger,
             people,
             personLoaders: createPersonLoaders(people, budget),
             budget,
@@ -134,13 +135,15 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     // A plain id is kept; anything else (and a token sent by mistake) is replaced, never logged.
     const requestId =
       typeof given === 'string' && REQUEST_ID_PATTERN.test(given) && !looksLikeToken(given) ? given : randomUUID();
-    const requestLogger = logger.child({ reqId: requestId });
+    // Most requests log nothing: their child logger is made on first use.
+    let child: Logger | undefined;
+    const requestLogger = () => (child ??= logger.child({ reqId: requestId }));
     response.setHeader('x-request-id', requestId);
     if (closing) response.setHeader('connection', 'close');
     // The access log line (info): not even listened for when the level leaves it out.
-    if (requestLogger.isLevelEnabled('info')) {
+    if (logger.isLevelEnabled('info')) {
       response.on('finish', () => {
-        requestLogger.info(
+        requestLogger().info(
           {
             method: request.method,
             path: (request.url ?? '').split('?')[0],
@@ -155,14 +158,14 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     // timed out): logged, so that no accepted request disappears without a trace.
     response.on('close', () => {
       if (!response.writableFinished) {
-        requestLogger.warn(
+        requestLogger().warn(
           { method: request.method, path: (request.url ?? '').split('?')[0] },
           'request aborted: the connection closed before the response was sent',
         );
       }
     });
     route(request, response, requestLogger).catch((error: unknown) => {
-      requestLogger.error({ err: error }, 'request failed');
+      requestLogger().error({ err: error }, 'request failed');
       if (!response.headersSent) sendJson(response, 500, errorBody('INTERNAL_SERVER_ERROR', 'Internal server error'));
       else response.destroy();
     });

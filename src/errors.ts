@@ -1,7 +1,7 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { Logger } from 'pino';
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, BaseContext, GraphQLRequestListener } from '@apollo/server';
 
 /** The error catalogue: each client-visible code with the HTTP status it carries. */
 export const ErrorCode = {
@@ -202,15 +202,16 @@ export function createFormatError(logger: Logger, includeStacktrace: boolean) {
   };
 }
 
+const outageStatus: GraphQLRequestListener<BaseContext> = {
+  async didEncounterErrors({ errors, response }) {
+    if (errors.some((error) => isDatabaseUnavailable(unwrapResolverError(error)))) {
+      response.http.status = 503;
+    }
+  },
+};
+
 /** A database outage anywhere in the operation makes the whole response a 503. */
 export const databaseUnavailablePlugin: ApolloServerPlugin = {
-  async requestDidStart() {
-    return {
-      async didEncounterErrors({ errors, response }) {
-        if (errors.some((error) => isDatabaseUnavailable(unwrapResolverError(error)))) {
-          response.http.status = 503;
-        }
-      },
-    };
-  },
+  // The listener keeps no state of its own, so all requests share one.
+  requestDidStart: async () => outageStatus,
 };

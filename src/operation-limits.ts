@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, BaseContext, GraphQLRequestListener } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import {
   GraphQLError,
@@ -146,17 +146,18 @@ export function operationLimits(limits: OperationLimitSettings, maxPageSize: num
 
 const SUGGESTION = / ?Did you mean [^?]*\?/g;
 
+const suggestionRemover: GraphQLRequestListener<BaseContext> = {
+  async didEncounterErrors({ errors }) {
+    for (const error of errors) error.message = error.message.replace(SUGGESTION, '');
+  },
+};
+
 /**
  * Removes "Did you mean ...?" from every error (unknown fields, arguments, types, enum values and
  * input fields, in the query or in variables): with introspection off, suggestions would reveal
  * the schema one guess at a time. armor's own plugin misses enum values and leaves a stray "?".
  */
 export const hideSuggestionsPlugin: ApolloServerPlugin = {
-  async requestDidStart() {
-    return {
-      async didEncounterErrors({ errors }) {
-        for (const error of errors) error.message = error.message.replace(SUGGESTION, '');
-      },
-    };
-  },
+  // The listener keeps no state of its own, so all requests share one.
+  requestDidStart: async () => suggestionRemover,
 };

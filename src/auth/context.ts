@@ -1,5 +1,4 @@
-import type { ApolloServerPlugin } from '@apollo/server';
-import type { Logger } from 'pino';
+import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import { forbidden, isDatabaseUnavailable, serviceUnavailable, unauthenticated } from '../errors';
 import { grants, requiredScope } from './scopes';
 import type { TokenIdentity, TokenService } from './token.service';
@@ -7,7 +6,6 @@ import type { TokenIdentity, TokenService } from './token.service';
 export interface RequestContext {
   identity: TokenIdentity;
   requestId: string;
-  logger: Logger;
 }
 
 const FAILURE_MESSAGES = {
@@ -36,16 +34,17 @@ export async function authenticateRequest(
   return result.identity;
 }
 
+const scopeCheck: GraphQLRequestListener<RequestContext> = {
+  async didResolveOperation({ contextValue, operation }) {
+    const needed = requiredScope(operation?.operation ?? 'query');
+    if (!grants(contextValue.identity.scopes, needed)) {
+      throw forbidden(`This operation needs the "${needed}" scope`);
+    }
+  },
+};
+
 /** Refuses a whole operation, before any resolver runs, when the token lacks its scope. */
 export const scopePlugin: ApolloServerPlugin<RequestContext> = {
-  async requestDidStart() {
-    return {
-      async didResolveOperation({ contextValue, operation }) {
-        const needed = requiredScope(operation?.operation ?? 'query');
-        if (!grants(contextValue.identity.scopes, needed)) {
-          throw forbidden(`This operation needs the "${needed}" scope`);
-        }
-      },
-    };
-  },
+  // The listener keeps no state of its own, so all requests share one.
+  requestDidStart: async () => scopeCheck,
 };

@@ -9,7 +9,7 @@ import { isScope, SCOPES, type Scope } from './scopes';
 export interface TokenIdentity {
   id: string;
   name: string;
-  scopes: Scope[];
+  scopes: readonly Scope[];
 }
 
 export interface CreatedToken extends TokenIdentity {
@@ -41,9 +41,29 @@ export interface TokenServiceOptions {
   now?: () => Date;
 }
 
-interface CachedToken {
+/** A verified token, with what every request needs of it worked out once. */
+interface VerifiedToken {
   record: ApiToken;
   fetchedAt: number;
+  expiresAtMs: number | null;
+  lastUsedMs: number | null;
+  /** The answer for a valid use: shared by every request of the token, so frozen. */
+  accepted: Authentication;
+}
+
+function verified(record: ApiToken, fetchedAt: number): VerifiedToken {
+  const identity: TokenIdentity = Object.freeze({
+    id: record.id,
+    name: record.name,
+    scopes: Object.freeze(record.scopes.split(',').filter(isScope)),
+  });
+  return {
+    record,
+    fetchedAt,
+    expiresAtMs: record.expiresAt ? Date.parse(record.expiresAt) : null,
+    lastUsedMs: record.lastUsedAt ? Date.parse(record.lastUsedAt) : null,
+    accepted: Object.freeze({ ok: true, identity }),
+  };
 }
 
 export function parseScopes(list: string): Scope[] {
@@ -66,7 +86,7 @@ export class TokenService {
   private readonly now: () => Date;
   private readonly cacheTtlMs: number;
   /** Keyed by the token's SHA-256, so that no token value is kept in memory. */
-  private readonly cache = new LRUCache<string, CachedToken>({ max: MAX_CACHED_TOKENS });
+  private readonly cache = new LRUCache<string, VerifiedToken>({ max: MAX_CACHED_TOKENS });
 
   constructor(
     private readonly database: Database,
@@ -148,42 +168,45 @@ export class TokenService {
   }
 
   async authenticate(presented: string): Promise<Authentication> {
-    if (!isWellFormedToken(presented)) return { ok: false, reason: 'malformed' };
     const presentedHash = hashToken(presented);
-    const now = this.now();
-    const record = this.fromCache(presentedHash, now) ?? (await this.lookUp(presentedHash, now));
-    if (!record) return { ok: false, reason: 'unknown' };
-    if (record.revokedAt) return { ok: false, reason: 'revoked' };
-    if (record.expiresAt && record.expiresAt <= now.toISOString()) return { ok: false, reason: 'expired' };
-    this.recordUse(record, now);
-    return {
-      ok: true,
-      identity: { id: record.id, name: record.name, scopes: record.scopes.split(',').filter(isScope) },
-    };
+    const now = this.now().getTime();
+    let token = this.fromCache(presentedHash, now);
+    if (!token) {
+      // Garbage and typos are refused by their shape and checksum, without a database lookup.
+      if (!isWellFormedToken(presented)) return { ok: false, reason: 'malformed' };
+      token = await this.lookUp(presentedHash, now);
+      if (!token) return { ok: false, reason: 'unknown' };
+    }
+    if (token.record.revokedAt) return { ok: false, reason: 'revoked' };
+    if (token.expiresAtMs !== null && token.expiresAtMs <= now) return { ok: false, reason: 'expired' };
+    this.recordUse(token, now);
+    return token.accepted;
   }
 
-  private fromCache(hash: string, now: Date): ApiToken | undefined {
+  private fromCache(hash: string, now: number): VerifiedToken | undefined {
     const cached = this.cache.get(hash);
-    if (cached && now.getTime() - cached.fetchedAt < this.cacheTtlMs) return cached.record;
+    if (cached && now - cached.fetchedAt < this.cacheTtlMs) return cached;
     return undefined;
   }
 
   /** Unknown tokens are not cached: a token created elsewhere must work at once. */
-  private async lookUp(hash: string, now: Date): Promise<ApiToken | undefined> {
+  private async lookUp(hash: string, now: number): Promise<VerifiedToken | undefined> {
     const [record] = await this.database.sql.all<ApiToken>(TOKEN_BY_HASH, [hash]);
     if (!record || !hashesEqual(record.tokenHash, hash)) return undefined;
-    if (this.cacheTtlMs > 0) this.cache.set(hash, { record, fetchedAt: now.getTime() });
-    return record;
+    const token = verified(record, now);
+    if (this.cacheTtlMs > 0) this.cache.set(hash, token);
+    return token;
   }
 
-  private recordUse(record: ApiToken, now: Date): void {
-    if (record.lastUsedAt && now.getTime() - Date.parse(record.lastUsedAt) < LAST_USED_RESOLUTION_MS) return;
-    const lastUsedAt = now.toISOString();
-    // The cached record remembers it too, so that the next minute of requests does not write.
-    record.lastUsedAt = lastUsedAt;
+  private recordUse(token: VerifiedToken, now: number): void {
+    if (token.lastUsedMs !== null && now - token.lastUsedMs < LAST_USED_RESOLUTION_MS) return;
+    // The cached token remembers it too, so that the next minute of requests does not write.
+    token.lastUsedMs = now;
+    const lastUsedAt = new Date(now).toISOString();
+    const { id } = token.record;
     // Not awaited: the request should not wait for bookkeeping, and a failure here is harmless.
     this.database
-      .write((sql) => sql.run('UPDATE api_token SET last_used_at = $1 WHERE id = $2', [lastUsedAt, record.id]))
+      .write((sql) => sql.run('UPDATE api_token SET last_used_at = $1 WHERE id = $2', [lastUsedAt, id]))
       .catch(() => undefined);
   }
 }
