@@ -26,7 +26,8 @@ export class PersonEdge {
   node!: Person;
 }
 
-@ObjectType({ description: 'A page of people, in the order asked for.' })
+// Simple resolvers: its fields are plain properties (totalCount keeps its own resolver).
+@ObjectType({ description: 'A page of people, in the order asked for.', simpleResolvers: true })
 export class PersonConnection {
   @Field(() => Int, { description: 'How many people match the filter; counted only when selected.' })
   totalCount!: number;

@@ -108,15 +108,17 @@ export class PersonService {
     const nodes = rows.slice(0, page.size);
     if (page.backward) nodes.reverse();
     const { orderBy } = args;
-    // Cursors are computed only when a client selects them (getters run on field resolution).
+    // Edges and cursors are made only when a client selects them (getters run on field resolution).
     const cursorOf = (node: Person | undefined) => (node ? encodeCursor(orderBy, node) : null);
     return {
-      edges: nodes.map((node) => ({
-        node,
-        get cursor() {
-          return encodeCursor(orderBy, node);
-        },
-      })),
+      get edges() {
+        return nodes.map((node) => ({
+          node,
+          get cursor() {
+            return encodeCursor(orderBy, node);
+          },
+        }));
+      },
       nodes,
       filter: args.filter ?? null,
       totalCount: 0, // replaced by the totalCount resolver, which counts only when selected
