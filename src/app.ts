@@ -22,7 +22,7 @@ import { handleGraphQL } from './http/graphql-handler';
 import { createRateLimiter, enforceRateLimit } from './http/rate-limit';
 import { createLogger } from './logger';
 import { hideSuggestionsPlugin, operationLimits } from './operation-limits';
-import { createPersonLoaders } from './people/person.loaders';
+import { PersonLoaders } from './people/person.loaders';
 import type { PeopleContext } from './people/person.resolver';
 import { PersonService } from './people/person.service';
 import { buildPeopleSchema } from './schema';
@@ -120,7 +120,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
             identity,
             requestId,
             people,
-            personLoaders: createPersonLoaders(people, budget),
+            personLoaders: new PersonLoaders(people, budget),
             budget,
           };
         },
