@@ -4,9 +4,10 @@
  * for each workload, and prints req/s (median of rounds), p50/p99 and the ratio service/baseline.
  *
  * Options: --count N (100000) --depth-count N (1000000; 0 skips the depth workload)
- *          --connections C (50) --duration S (10) --rounds R (3) --database-url URL
+ *          --connections C (50) --duration S (10) --rounds R (3) --warmup S (2) --database-url URL
  *          --only NAME,… (workloads whose name starts with one of these, e.g. people,person)
- *          --quick (tiny N, 1 s rounds, 1 round: proves the harness works) --out FILE (bench/RESULTS.md)
+ *          --quick (tiny N, 1 s rounds, 1 round, no warm-up unless given: proves the harness works)
+ *          --out FILE (bench/RESULTS.md)
  */
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,6 +32,7 @@ const { values: options } = parseArgs({
     connections: { type: 'string', default: '50' },
     duration: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
+    warmup: { type: 'string' },
     'database-url': { type: 'string' },
     only: { type: 'string' },
     quick: { type: 'boolean', default: false },
@@ -44,6 +46,8 @@ const depthCount = quick ? 2000 : Number(options['depth-count']);
 const connections = quick ? 4 : Number(options.connections);
 const duration = quick ? 1 : Number(options.duration);
 const rounds = quick ? 1 : Number(options.rounds);
+/** Unmeasured load before a workload's rounds, on each target: JIT tiers and caches settle first. */
+const warmup = Number(options.warmup ?? (quick ? 0 : 2));
 const dataDir = path.join(root, 'bench', 'data');
 
 interface Sample {
@@ -188,13 +192,14 @@ async function measure(
   url: string,
   token: string | null,
   next: () => { method: string; path: string; body?: string },
+  seconds = duration,
 ): Promise<Sample> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   const result = await autocannon({
     url,
     connections,
-    duration,
+    duration: seconds,
     headers,
     requests: [
       {
@@ -261,6 +266,10 @@ async function main(): Promise<void> {
     for (const workload of workloads(count)) {
       if (only && !only.some((prefix) => workload.name.startsWith(prefix))) continue;
       const samples: Record<Target['name'], Sample[]> = { service: [], baseline: [] };
+      if (warmup > 0) {
+        await measure(service.url, token, workload.service, warmup);
+        await measure(baseline.url, null, workload.baseline, warmup);
+      }
       for (let round = 0; round < rounds; round += 1) {
         samples.service.push(await measure(service.url, token, workload.service));
         samples.baseline.push(await measure(baseline.url, null, workload.baseline));
@@ -306,6 +315,7 @@ async function measureDepth(databaseUrl: string, n: number): Promise<string[]> {
   const service = await start('service', path.join(root, 'dist', 'main.js'), databaseUrl, SERVICE_ENV);
   try {
     const query = `query($after: String) { people(first: 25, after: $after) { nodes { ${PAGE_FIELDS} } } }`;
+    if (warmup > 0) await measure(service.url, token, () => graphql(query), warmup);
     const first = await measure(service.url, token, () => graphql(query));
     const deep = await measure(service.url, token, () =>
       graphql(query, { after: cursorFor(seedEmail(Math.floor(n / 2))) }),
@@ -331,7 +341,7 @@ function renderReport(databaseUrl: string, rows: string[], depthLines: string[])
     '',
     `Machine: ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.type()} ${os.release()}`,
     `Database: ${databaseUrl.startsWith('sqlite:') ? 'SQLite (WAL, synchronous=FULL)' : 'PostgreSQL'}; N = ${count}; ` +
-      `${connections} connections, ${duration} s per round, ${rounds} rounds, service and baseline alternating.`,
+      `${connections} connections, ${duration} s per round after ${warmup} s of unmeasured warm-up, ${rounds} rounds, service and baseline alternating.`,
     '',
     '| workload | service req/s | service p50/p99 ms | baseline req/s | baseline p50/p99 ms | ratio | errors (svc/base) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -22,6 +22,8 @@ describe('npm run bench -- --quick', () => {
       [
         path.join(root, 'build/bench/bench/run.js'),
         '--quick',
+        '--warmup',
+        '1',
         '--database-url',
         `sqlite:${path.join(workdir, 'bench.sqlite')}`,
         '--out',
@@ -39,6 +41,7 @@ describe('npm run bench -- --quick', () => {
       expect(Number(cells[6]), `${workload} ratio`).toBeGreaterThan(0);
       expect(cells[7], `${workload} errors`).toBe('0 / 0');
     }
+    expect(report).toContain('1 s per round after 1 s of unmeasured warm-up');
     expect(report).toMatch(/Page latency at N = \d+: first page p50/);
     expect(report).toMatch(/Peak RSS of the service at N = \d+ under load: \d+ MB/);
   }, 300_000);
