@@ -109,9 +109,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       return handleGraphQL(apollo, request, response, {
         bodyLimitBytes: config.bodyLimitBytes,
         operationTimeoutMs: config.operationTimeoutMs,
-        get logger() {
-          return requestLogger();
-        },
+        requestLogger,
         buildContext: async (budget) => {
           const identity = await authenticateRequest(tokens, request.headers.authorization);
           // Every operation of an authenticated token is charged; unauthenticated ones got 401 above.

@@ -85,7 +85,8 @@ export async function handleGraphQL<TContext extends BaseContext>(
   options: {
     bodyLimitBytes: number;
     operationTimeoutMs: number;
-    logger: Logger;
+    /** The request's logger, made on first use (most requests log nothing). */
+    requestLogger: () => Logger;
     buildContext: (budget: OperationBudget) => Promise<TContext>;
   },
 ): Promise<void> {
@@ -135,9 +136,10 @@ export async function handleGraphQL<TContext extends BaseContext>(
     // Nothing of the operation committed, and nothing will: its remaining database work refuses
     // to start (see OperationBudget). Its eventual outcome is nobody's any more.
     execution.catch(() => undefined);
-    options.logger.warn({ operationTimeoutMs: options.operationTimeoutMs }, 'operation ran past its time budget');
-    const retryAfter = String(Math.max(1, Math.ceil(options.operationTimeoutMs / 1000)));
-    return sendError(response, 503, 'TIMEOUT', timeoutMessage(options.operationTimeoutMs), {
+    const { operationTimeoutMs } = options;
+    options.requestLogger().warn({ operationTimeoutMs }, 'operation ran past its time budget');
+    const retryAfter = String(Math.max(1, Math.ceil(operationTimeoutMs / 1000)));
+    return sendError(response, 503, 'TIMEOUT', timeoutMessage(operationTimeoutMs), {
       'retry-after': retryAfter,
     });
   }
