@@ -9,7 +9,7 @@ import { timeoutError } from './errors';
  * then told TIMEOUT at once depends on one thing: has a write of this operation reached its
  * commit? A write claims its commit (`claimCommit`) just before COMMIT, synchronously, so the two
  * cannot interleave:
- * - nothing claimed: `expired` resolves and the handler answers 503 TIMEOUT. Nothing of the
+ * - nothing claimed: the `onExpired` listener runs and the handler answers 503 TIMEOUT. Nothing of the
  *   operation was or will be committed, so the client may safely retry.
  * - a commit claimed: the client is not told the operation failed, because part of it did not.
  *   The operation is answered normally once its commit settles; work it had not started yet fails
@@ -21,15 +21,21 @@ export class OperationBudget {
   private expiredAlready = false;
   private readonly timer: NodeJS.Timeout;
   private commitClaimed = false;
-  private resolveExpired!: () => void;
-
-  /** Resolves when the budget runs out before any write of the operation claimed its commit. */
-  readonly expired = new Promise<void>((resolve) => {
-    this.resolveExpired = resolve;
-  });
+  private expiredListener?: () => void;
 
   constructor(readonly timeoutMs: number) {
     this.timer = setTimeout(() => this.expire(), timeoutMs);
+  }
+
+  /**
+   * Sets the one listener called when the budget runs out before any write of the operation
+   * claimed its commit (called at once if that already happened): the handler that answers the
+   * client. A callback, not a promise: every operation would pay for a promise that almost never
+   * settles, and for racing it against the operation.
+   */
+  onExpired(listener: () => void): void {
+    if (this.expiredAlready && !this.commitClaimed) listener();
+    else this.expiredListener = listener;
   }
 
   /** Aborts when the budget has run out. */
@@ -74,6 +80,6 @@ export class OperationBudget {
   private expire(): void {
     this.expiredAlready = true;
     this.controller?.abort();
-    if (!this.commitClaimed) this.resolveExpired();
+    if (!this.commitClaimed) this.expiredListener?.();
   }
 }

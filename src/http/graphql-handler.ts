@@ -115,34 +115,37 @@ export async function handleGraphQL<TContext extends BaseContext>(
 
   const target = request.url ?? '/';
   const queryStart = target.indexOf('?');
-  const budget = new OperationBudget(options.operationTimeoutMs);
-  const execution = apollo.executeHTTPGraphQLRequest({
-    httpGraphQLRequest: {
-      // HEAD is GET without the response body (node leaves the body out).
-      method: request.method === 'HEAD' ? 'GET' : (request.method ?? 'GET'),
-      headers: headerMapOf(request),
-      search: queryStart === -1 ? '' : target.slice(queryStart),
-      body,
-    },
-    context: () => options.buildContext(budget),
+  const { operationTimeoutMs } = options;
+  const budget = new OperationBudget(operationTimeoutMs);
+  let timedOut = false;
+  budget.onExpired(() => {
+    // Nothing of the operation committed, and nothing will: its remaining database work refuses
+    // to start (see OperationBudget). The client is answered now; the operation's eventual outcome
+    // is nobody's any more.
+    timedOut = true;
+    options.requestLogger().warn({ operationTimeoutMs }, 'operation ran past its time budget');
+    const retryAfter = String(Math.max(1, Math.ceil(operationTimeoutMs / 1000)));
+    sendError(response, 503, 'TIMEOUT', timeoutMessage(operationTimeoutMs), { 'retry-after': retryAfter });
   });
   let result;
   try {
-    result = await Promise.race([execution, budget.expired.then(() => null)]);
+    result = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: {
+        // HEAD is GET without the response body (node leaves the body out).
+        method: request.method === 'HEAD' ? 'GET' : (request.method ?? 'GET'),
+        headers: headerMapOf(request),
+        search: queryStart === -1 ? '' : target.slice(queryStart),
+        body,
+      },
+      context: () => options.buildContext(budget),
+    });
+  } catch (error) {
+    if (timedOut) return;
+    throw error;
   } finally {
     budget.dispose();
   }
-  if (result === null) {
-    // Nothing of the operation committed, and nothing will: its remaining database work refuses
-    // to start (see OperationBudget). Its eventual outcome is nobody's any more.
-    execution.catch(() => undefined);
-    const { operationTimeoutMs } = options;
-    options.requestLogger().warn({ operationTimeoutMs }, 'operation ran past its time budget');
-    const retryAfter = String(Math.max(1, Math.ceil(operationTimeoutMs / 1000)));
-    return sendError(response, 503, 'TIMEOUT', timeoutMessage(operationTimeoutMs), {
-      'retry-after': retryAfter,
-    });
-  }
+  if (timedOut) return;
 
   for (const [name, value] of result.headers) response.setHeader(name, value);
   response.statusCode = result.status ?? 200;

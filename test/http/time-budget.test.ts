@@ -36,6 +36,9 @@ async function post(server: TestServer, query: string, variables?: Record<string
   return { status: response.status, retryAfter: response.headers.get('retry-after'), body };
 }
 
+/** Resolves when the budget runs out before any write claimed its commit (its `onExpired` listener). */
+const expired = (budget: OperationBudget) => new Promise<void>((resolve) => budget.onExpired(resolve));
+
 /** Resolves once the budget's signal has aborted (the budget ran out). */
 const ranOut = (budget: OperationBudget) =>
   new Promise<void>((resolve) => budget.signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -43,21 +46,21 @@ const ranOut = (budget: OperationBudget) =>
 const timeoutError = { extensions: { code: 'TIMEOUT' } };
 
 describe('OperationBudget', () => {
-  it('when nothing claimed a commit: aborts its signal, resolves `expired`, refuses work', async () => {
+  it('when nothing claimed a commit: aborts its signal, calls its `onExpired` listener, refuses work', async () => {
     const budget = new OperationBudget(1);
-    await budget.expired;
+    await expired(budget);
     expect(budget.signal.aborted).toBe(true);
     expect(budget.claimCommit()).toBe(false);
     expect(() => budget.throwIfExpired()).toThrow(`Not run: the operation ran past its time budget of 1 ms`);
   });
 
-  it('when a write claimed its commit first: aborts its signal but never resolves `expired`', async () => {
+  it('when a write claimed its commit first: aborts its signal but never calls its `onExpired` listener', async () => {
     const budget = new OperationBudget(1);
     expect(budget.claimCommit()).toBe(true);
     await ranOut(budget);
-    // `expired` would have resolved synchronously with the abort; a turn of the event loop later it still has not.
+    // The listener would have run synchronously with the abort; a turn of the event loop later it still has not.
     const state = await Promise.race([
-      budget.expired.then(() => 'expired'),
+      expired(budget).then(() => 'expired'),
       new Promise((resolve) => setImmediate(() => resolve('answered with the result'))),
     ]);
     expect(state).toBe('answered with the result');
@@ -90,7 +93,7 @@ describe.each(databaseTargets)('database work under an expired budget on $kind',
 
   it('does not start: every read and write of people is refused with TIMEOUT, no statement runs', async () => {
     const budget = new OperationBudget(1);
-    await budget.expired;
+    await expired(budget);
     const { people } = server.app;
     const statements: string[] = [];
     const stop = server.app.database.sql.observe((sql) => statements.push(sql));
