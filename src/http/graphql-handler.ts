@@ -140,6 +140,8 @@ export async function handleGraphQL<TContext extends BaseContext>(
       context: () => options.buildContext(budget),
     });
   } catch (error) {
+    // Apollo answers failures itself; should it still fail after TIMEOUT was answered, nobody is
+    // left to tell.
     if (timedOut) return;
     throw error;
   } finally {

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import pg from 'pg';
 import sqlite3 from 'sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OperationBudget } from '../../src/operation-budget';
 import { PeopleOrder } from '../../src/people/person.inputs';
 import { seedEmail, seededPersonRow } from '../../src/people/person.seed';
@@ -49,6 +49,10 @@ describe('OperationBudget', () => {
   it('when nothing claimed a commit: aborts its signal, calls its `onExpired` listener, refuses work', async () => {
     const budget = new OperationBudget(1);
     await expired(budget);
+    // A listener set after the budget ran out is called at once.
+    const late = vi.fn();
+    budget.onExpired(late);
+    expect(late).toHaveBeenCalledOnce();
     expect(budget.signal.aborted).toBe(true);
     expect(budget.claimCommit()).toBe(false);
     expect(() => budget.throwIfExpired()).toThrow(`Not run: the operation ran past its time budget of 1 ms`);
