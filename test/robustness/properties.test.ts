@@ -602,8 +602,10 @@ describe.skipIf(!postgresTarget)('one input, both databases, in the same iterati
         }),
         { numRuns: RUNS, seed: seedOf('both') },
       );
-      // The comparison is only worth something if both databases stored values, not just refused them.
-      expect(accepted).toBeGreaterThan(RUNS / 10);
+      // The comparison is only worth something if both databases stored values, not just refused
+      // them. About one generated record in eight is storable (median 24 of 200, as low as 12 over
+      // 200 seeds), so the bound sits far below that: RUNS / 10 failed for about one seed in seven.
+      expect(accepted).toBeGreaterThanOrEqual(Math.ceil(RUNS / 40));
     },
     PROPERTY_TIMEOUT_MS,
   );
