@@ -16,6 +16,7 @@ import {
   MAX_EMAIL_LENGTH,
   mustAcceptEmail,
   normalizedEmail,
+  paddedValidEmail,
   preview,
   TEXT_FIELDS,
   type TextField,
@@ -569,7 +570,10 @@ describe.skipIf(!postgresTarget)('one input, both databases, in the same iterati
     async () => {
       let counter = 0;
       const record = fc.record({
-        email: hostileShortEmail,
+        // Half of the addresses valid ones: with hostile addresses alone only about one record in
+        // eight is storable (as few as 12 of 200 over 300 seeds), too few to compare stored values
+        // reliably; with these, 30 to 74 of 200.
+        email: fc.oneof(hostileShortEmail, paddedValidEmail),
         fields: fc.record(Object.fromEntries(TEXT_FIELDS.map((field) => [field, updateValue])), { requiredKeys: [] }),
         changes: fc.record(Object.fromEntries(TEXT_FIELDS.map((field) => [field, updateValue])), { requiredKeys: [] }),
       });
@@ -602,10 +606,8 @@ describe.skipIf(!postgresTarget)('one input, both databases, in the same iterati
         }),
         { numRuns: RUNS, seed: seedOf('both') },
       );
-      // The comparison is only worth something if both databases stored values, not just refused
-      // them. About one generated record in eight is storable (median 24 of 200, as low as 12 over
-      // 200 seeds), so the bound sits far below that: RUNS / 10 failed for about one seed in seven.
-      expect(accepted).toBeGreaterThanOrEqual(Math.ceil(RUNS / 40));
+      // The comparison is only worth something if both databases stored values, not just refused them.
+      expect(accepted).toBeGreaterThan(RUNS / 10);
     },
     PROPERTY_TIMEOUT_MS,
   );
