@@ -9,8 +9,8 @@ import { timeoutError } from './errors';
  * then told TIMEOUT at once depends on one thing: has a write of this operation reached its
  * commit? A write claims its commit (`claimCommit`) just before COMMIT, synchronously, so the two
  * cannot interleave:
- * - nothing claimed: the `onExpired` listener runs and the handler answers 503 TIMEOUT. Nothing of the
- *   operation was or will be committed, so the client may safely retry.
+ * - nothing claimed: the `onExpired` listener runs and the handler answers 503 TIMEOUT. Nothing of
+ *   the operation was or will be committed, so the client may safely retry.
  * - a commit claimed: the client is not told the operation failed, because part of it did not.
  *   The operation is answered normally once its commit settles; work it had not started yet fails
  *   with TIMEOUT field errors.
