@@ -8,6 +8,7 @@
  *          --only NAME,… (workloads whose name starts with one of these, e.g. people,person)
  *          --quick (tiny N, 1 s rounds, 1 round, no warm-up unless given: proves the harness works)
  *          --out FILE (bench/RESULTS.md)
+ *          --apollo-alone (also measure Apollo Server alone on the read workloads: bench/apollo-alone.ts)
  */
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -37,6 +38,7 @@ const { values: options } = parseArgs({
     only: { type: 'string' },
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
+    'apollo-alone': { type: 'boolean', default: false },
   },
 });
 
@@ -48,6 +50,7 @@ const duration = quick ? 1 : Number(options.duration);
 const rounds = quick ? 1 : Number(options.rounds);
 /** Unmeasured load before a workload's rounds, on each target: JIT tiers and caches settle first. */
 const warmup = Number(options.warmup ?? (quick ? 0 : 2));
+const apolloAloneWanted = options['apollo-alone'];
 const dataDir = path.join(root, 'bench', 'data');
 
 interface Sample {
@@ -58,7 +61,7 @@ interface Sample {
 }
 
 interface Target {
-  name: 'service' | 'baseline';
+  name: 'service' | 'baseline' | 'apollo alone';
   url: string;
   process: ChildProcess;
 }
@@ -100,7 +103,12 @@ async function start(
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitForReady(name === 'service' ? `${url}/healthz` : `${url}/people?first=1`, child);
+  const readiness = {
+    service: '/healthz',
+    baseline: '/people?first=1',
+    'apollo alone': '/graphql?query=%7B__typename%7D',
+  };
+  await waitForReady(`${url}${readiness[name]}`, child);
   return { name, url, process: child };
 }
 
@@ -121,6 +129,8 @@ interface Workload {
   /** Requests for the GraphQL service and for the baseline, built per request. */
   service: () => { method: 'POST'; path: string; body: string };
   baseline: () => { method: 'GET' | 'POST'; path: string; body?: string };
+  /** Also measured on Apollo alone, with the service's own requests (same schema shape). */
+  apolloAlone?: true;
 }
 
 const randomIndex = (n: number) => 1 + Math.floor(Math.random() * n);
@@ -145,12 +155,14 @@ function workloads(n: number): Workload[] {
       name: 'people(first: 25)',
       service: () => graphql(`{ people(first: 25) { nodes { ${PAGE_FIELDS} } } }`),
       baseline: () => ({ method: 'GET', path: '/people?first=25' }),
+      apolloAlone: true,
     },
     {
       name: 'person(email)',
       service: () =>
         graphql(`query($e: String!) { person(email: $e) { ${PERSON_FIELDS} } }`, { e: seedEmail(randomIndex(n)) }),
       baseline: () => ({ method: 'GET', path: `/person?email=${encodeURIComponent(seedEmail(randomIndex(n)))}` }),
+      apolloAlone: true,
     },
     {
       name: 'createPerson',
@@ -186,6 +198,31 @@ function workloads(n: number): Workload[] {
       }),
     },
   ];
+}
+
+/**
+ * Sends one request of a workload and refuses to time a target that does not answer it: a
+ * GraphQL error arrives with status 200, which autocannon alone would count as a success.
+ */
+async function checkAnswer(
+  target: Target,
+  token: string | null,
+  next: () => { method: string; path: string; body?: string },
+): Promise<void> {
+  const { method, path: requestPath, body } = next();
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(`${target.url}${requestPath}`, { method, headers, body });
+  const text = await response.text();
+  let answer: { data?: unknown; errors?: unknown } | undefined;
+  try {
+    answer = JSON.parse(text) as typeof answer;
+  } catch {
+    // reported below
+  }
+  if (response.status !== 200 || !answer?.data || answer.errors) {
+    throw new Error(`${target.name} did not answer ${method} ${requestPath}: ${response.status} ${text.slice(0, 300)}`);
+  }
 }
 
 async function measure(
@@ -260,19 +297,29 @@ async function main(): Promise<void> {
 
   const service = await start('service', path.join(root, 'dist', 'main.js'), databaseUrl, SERVICE_ENV);
   const baseline = await start('baseline', path.join(root, 'build', 'bench', 'bench', 'baseline.js'), databaseUrl, {});
+  const apolloAlone = apolloAloneWanted
+    ? await start('apollo alone', path.join(root, 'build', 'bench', 'bench', 'apollo-alone.js'), databaseUrl, {})
+    : undefined;
   const rows: string[] = [];
   try {
     const only = options.only?.split(',').map((prefix) => prefix.trim());
     for (const workload of workloads(count)) {
       if (only && !only.some((prefix) => workload.name.startsWith(prefix))) continue;
-      const samples: Record<Target['name'], Sample[]> = { service: [], baseline: [] };
+      const samples: Record<Target['name'], Sample[]> = { service: [], baseline: [], 'apollo alone': [] };
+      // Apollo alone gets the service's requests, token included: the same bytes on the wire.
+      const alone = workload.apolloAlone ? apolloAlone : undefined;
+      await checkAnswer(service, token, workload.service);
+      await checkAnswer(baseline, null, workload.baseline);
+      if (alone) await checkAnswer(alone, token, workload.service);
       if (warmup > 0) {
         await measure(service.url, token, workload.service, warmup);
         await measure(baseline.url, null, workload.baseline, warmup);
+        if (alone) await measure(alone.url, token, workload.service, warmup);
       }
       for (let round = 0; round < rounds; round += 1) {
         samples.service.push(await measure(service.url, token, workload.service));
         samples.baseline.push(await measure(baseline.url, null, workload.baseline));
+        if (alone) samples['apollo alone'].push(await measure(alone.url, token, workload.service));
       }
       rows.push(tableRow(workload.name, samples));
       process.stderr.write(`${rows.at(-1)}\n`);
@@ -281,6 +328,7 @@ async function main(): Promise<void> {
     const rss = peakRssMb(service.process.pid as number);
     await stop(service);
     await stop(baseline);
+    if (apolloAlone) await stop(apolloAlone);
     rows.push(`\nPeak RSS of the service at N = ${count}: ${rss.toFixed(0)} MB`);
   }
 
@@ -291,21 +339,50 @@ async function main(): Promise<void> {
   if (!quick || options.out) writeFileSync(options.out ?? path.join(root, 'bench', 'RESULTS.md'), report);
 }
 
+interface Summary {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+function summarize(samples: Sample[]): Summary {
+  return {
+    rps: median(samples.map((s) => s.requestsPerSecond)),
+    p50: median(samples.map((s) => s.p50)),
+    p99: median(samples.map((s) => s.p99)),
+    errors: samples.reduce((sum, s) => sum + s.errors, 0),
+  };
+}
+
+const ratioOf = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a');
+
 function tableRow(name: string, samples: Record<Target['name'], Sample[]>): string {
-  const service = {
-    rps: median(samples.service.map((s) => s.requestsPerSecond)),
-    p50: median(samples.service.map((s) => s.p50)),
-    p99: median(samples.service.map((s) => s.p99)),
-    errors: samples.service.reduce((sum, s) => sum + s.errors, 0),
-  };
-  const baseline = {
-    rps: median(samples.baseline.map((s) => s.requestsPerSecond)),
-    p50: median(samples.baseline.map((s) => s.p50)),
-    p99: median(samples.baseline.map((s) => s.p99)),
-    errors: samples.baseline.reduce((sum, s) => sum + s.errors, 0),
-  };
-  const ratio = baseline.rps > 0 ? service.rps / baseline.rps : Number.NaN;
-  return `| ${name} | ${service.rps.toFixed(0)} | ${service.p50} / ${service.p99} | ${baseline.rps.toFixed(0)} | ${baseline.p50} / ${baseline.p99} | ${ratio.toFixed(2)} | ${service.errors} / ${baseline.errors} |`;
+  const service = summarize(samples.service);
+  const baseline = summarize(samples.baseline);
+  const cells = [
+    name,
+    service.rps.toFixed(0),
+    `${service.p50} / ${service.p99}`,
+    baseline.rps.toFixed(0),
+    `${baseline.p50} / ${baseline.p99}`,
+    ratioOf(service.rps, baseline.rps),
+    `${service.errors} / ${baseline.errors}`,
+  ];
+  if (apolloAloneWanted) {
+    if (samples['apollo alone'].length > 0) {
+      const alone = summarize(samples['apollo alone']);
+      cells.push(
+        alone.rps.toFixed(0),
+        ratioOf(alone.rps, baseline.rps),
+        ratioOf(service.rps, alone.rps),
+        String(alone.errors),
+      );
+    } else {
+      cells.push('-', '-', '-', '-');
+    }
+  }
+  return `| ${cells.join(' | ')} |`;
 }
 
 /** Latency of the first page vs a page at depth N/2 (keyset cursor), on N people. */
@@ -341,10 +418,13 @@ function renderReport(databaseUrl: string, rows: string[], depthLines: string[])
     '',
     `Machine: ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.type()} ${os.release()}`,
     `Database: ${databaseUrl.startsWith('sqlite:') ? 'SQLite (WAL, synchronous=FULL)' : 'PostgreSQL'}; N = ${count}; ` +
-      `${connections} connections, ${duration} s per round after ${warmup} s of unmeasured warm-up, ${rounds} rounds, service and baseline alternating.`,
+      `${connections} connections, ${duration} s per round after ${warmup} s of unmeasured warm-up, ${rounds} rounds, service and baseline${apolloAloneWanted ? ' (and Apollo alone, on the read workloads)' : ''} alternating.`,
     '',
-    '| workload | service req/s | service p50/p99 ms | baseline req/s | baseline p50/p99 ms | ratio | errors (svc/base) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| workload | service req/s | service p50/p99 ms | baseline req/s | baseline p50/p99 ms | ratio | errors (svc/base) |' +
+      (apolloAloneWanted
+        ? ' Apollo alone req/s | Apollo alone / baseline | service / Apollo alone | Apollo alone errors |'
+        : ''),
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |' + (apolloAloneWanted ? ' ---: | ---: | ---: | ---: |' : ''),
     ...rows,
     ...depthLines.map((line) => `\n${line}`),
     '',

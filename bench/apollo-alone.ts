@@ -1,0 +1,65 @@
+/**
+ * "Apollo alone", the benchmark's third target (`--apollo-alone`): Apollo Server as its authors
+ * ship it (startStandaloneServer), the cache-control plugin off, and a plain graphql-js schema
+ * whose resolvers run the baseline's own SQL (bench/stores.ts). None of the service's code runs:
+ * no type-graphql, TypeORM, graphql-jit, authentication, rate limits, time budget or operation
+ * limits. It answers the read workloads (people and person), so that a run shows how much of the
+ * gap to the bare baseline is the stack's own, before the service adds anything.
+ */
+import { ApolloServer } from '@apollo/server';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
+import { startStandaloneServer } from '@apollo/server/standalone';
+import { openStore } from './stores';
+
+const typeDefs = `#graphql
+  type Person {
+    id: ID!
+    email: String!
+    firstName: String
+    lastName: String
+    organization: String
+    businessUnit: String
+    department: String
+    group: String
+    team: String
+    createdAt: String!
+    updatedAt: String!
+    version: Int!
+  }
+  type PersonConnection {
+    nodes: [Person!]!
+  }
+  type Query {
+    people(first: Int = 25): PersonConnection!
+    person(email: String!): Person
+  }
+`;
+
+const store = openStore(process.env.DATABASE_URL ?? 'sqlite:./data/people.sqlite');
+const resolvers = {
+  Query: {
+    people: async (_: unknown, { first }: { first: number }) => ({ nodes: await store.page(first) }),
+    person: async (_: unknown, { email }: { email: string }) =>
+      (await store.person(email.trim().toLowerCase())) ?? null,
+  },
+};
+
+async function main(): Promise<void> {
+  const server = new ApolloServer({
+    typeDefs,
+    resolvers,
+    // As the service does: the cache-control plugin would wrap every field resolver.
+    plugins: [ApolloServerPluginCacheControlDisabled(), ApolloServerPluginLandingPageDisabled()],
+  });
+  await startStandaloneServer(server, { listen: { port: Number(process.env.PORT ?? 4002), host: '127.0.0.1' } });
+  process.stdout.write('apollo alone ready\n');
+  process.on('SIGTERM', () => void server.stop().then(() => process.exit(0)));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
