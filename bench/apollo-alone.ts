@@ -1,47 +1,31 @@
 /**
  * "Apollo alone", the benchmark's third target (`--apollo-alone`): Apollo Server as its authors
- * ship it (startStandaloneServer), the cache-control plugin off, and a plain graphql-js schema
- * whose resolvers run the baseline's own SQL (bench/stores.ts). None of the service's code runs:
- * no type-graphql, TypeORM, graphql-jit, authentication, rate limits, time budget or operation
- * limits. It answers the read workloads (people and person), so that a run shows how much of the
- * gap to the bare baseline is the stack's own, before the service adds anything.
+ * ship it (startStandaloneServer), the cache-control plugin off, serving the service's published
+ * schema (schema.graphql, as an Apollo subgraph) with plain resolvers that run the baseline's own
+ * SQL (bench/stores.ts). None of the service's code runs: no type-graphql, TypeORM, graphql-jit,
+ * authentication, rate limits, time budget or operation limits. It answers the read workloads
+ * (people and person), so that a run shows how much of the gap to the bare baseline is the
+ * stack's own, before the service adds anything.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { ApolloServer } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
 import { startStandaloneServer } from '@apollo/server/standalone';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { parse } from 'graphql';
 import { openStore } from './stores';
 
-const typeDefs = `#graphql
-  type Person {
-    id: ID!
-    email: String!
-    firstName: String
-    lastName: String
-    organization: String
-    businessUnit: String
-    department: String
-    group: String
-    team: String
-    createdAt: String!
-    updatedAt: String!
-    version: Int!
-  }
-  type PersonConnection {
-    nodes: [Person!]!
-  }
-  type Query {
-    people(first: Int = 25): PersonConnection!
-    person(email: String!): Person
-  }
-`;
+// Compiled to build/bench/bench/apollo-alone.js; the project root is three levels up.
+const typeDefs = parse(readFileSync(path.resolve(__dirname, '..', '..', '..', 'schema.graphql'), 'utf8'));
 
 const store = openStore(process.env.DATABASE_URL ?? 'sqlite:./data/people.sqlite');
 const resolvers = {
   Query: {
-    people: async (_: unknown, { first }: { first: number }) => ({ nodes: await store.page(first) }),
+    people: async (_: unknown, { first }: { first?: number | null }) => ({ nodes: await store.page(first ?? 25) }),
     person: async (_: unknown, { email }: { email: string }) =>
       (await store.person(email.trim().toLowerCase())) ?? null,
   },
@@ -49,8 +33,7 @@ const resolvers = {
 
 async function main(): Promise<void> {
   const server = new ApolloServer({
-    typeDefs,
-    resolvers,
+    schema: buildSubgraphSchema({ typeDefs, resolvers }),
     // As the service does: the cache-control plugin would wrap every field resolver.
     plugins: [ApolloServerPluginCacheControlDisabled(), ApolloServerPluginLandingPageDisabled()],
   });
