@@ -1,8 +1,8 @@
 /**
  * "Apollo alone", the benchmark's third target (`--apollo-alone`): Apollo Server as its authors
- * ship it (startStandaloneServer), the cache-control plugin off, serving the service's published
- * schema (schema.graphql, as an Apollo subgraph) with plain resolvers that run the baseline's own
- * SQL (bench/stores.ts). None of the service's code runs: no type-graphql, TypeORM, graphql-jit,
+ * ship it (startStandaloneServer), with the plugins the service switches off also off, serving
+ * the service's published schema (schema.graphql, as an Apollo subgraph) with plain resolvers
+ * that run the baseline's own SQL (bench/stores.ts). None of the service's code runs: no type-graphql, TypeORM, graphql-jit,
  * authentication, rate limits, time budget or operation limits. It answers the read workloads
  * (people and person), so that a run shows how much of the gap to the bare baseline is the
  * stack's own, before the service adds anything.
@@ -12,6 +12,7 @@ import path from 'node:path';
 import { ApolloServer } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
 import { startStandaloneServer } from '@apollo/server/standalone';
@@ -34,8 +35,13 @@ const resolvers = {
 async function main(): Promise<void> {
   const server = new ApolloServer({
     schema: buildSubgraphSchema({ typeDefs, resolvers }),
-    // As the service does: the cache-control plugin would wrap every field resolver.
-    plugins: [ApolloServerPluginCacheControlDisabled(), ApolloServerPluginLandingPageDisabled()],
+    // As in the service: no cache-control plugin (it would wrap every field resolver), and no
+    // federated tracing, which a subgraph schema would otherwise switch on.
+    plugins: [
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
+    ],
   });
   await startStandaloneServer(server, { listen: { port: Number(process.env.PORT ?? 4002), host: '127.0.0.1' } });
   process.stdout.write('apollo alone ready\n');
