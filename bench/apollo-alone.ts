@@ -2,10 +2,10 @@
  * "Apollo alone", the benchmark's third target (`--apollo-alone`): Apollo Server as its authors
  * ship it (startStandaloneServer), with the plugins the service switches off also off, serving
  * the service's published schema (schema.graphql, as an Apollo subgraph) with plain resolvers
- * that run the baseline's own SQL (bench/stores.ts). None of the service's code runs: no type-graphql, TypeORM, graphql-jit,
- * authentication, rate limits, time budget or operation limits. It answers the read workloads
- * (people and person), so that a run shows how much of the gap to the bare baseline is the
- * stack's own, before the service adds anything.
+ * that run the baseline's own SQL (bench/stores.ts). None of the service's code runs: no
+ * type-graphql, TypeORM, graphql-jit, authentication, rate limits, time budget or operation
+ * limits. It answers the read workloads (people and person), so that a run shows how much of the
+ * gap to the bare baseline is the stack's own, before the service adds anything.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,7 +23,7 @@ import { openStore } from './stores';
 // Compiled to build/bench/bench/apollo-alone.js; the project root is three levels up.
 const typeDefs = parse(readFileSync(path.resolve(__dirname, '..', '..', '..', 'schema.graphql'), 'utf8'));
 
-const store = openStore(process.env.DATABASE_URL ?? 'sqlite:./data/people.sqlite');
+const store = openStore();
 const resolvers = {
   Query: {
     people: async (_: unknown, { first }: { first?: number | null }) => ({ nodes: await store.page(first ?? 25) }),

@@ -63,8 +63,7 @@ async function route(store: Store, request: IncomingMessage, response: ServerRes
   send(response, 404, { error: 'not found' });
 }
 
-const databaseUrl = process.env.DATABASE_URL ?? 'sqlite:./data/people.sqlite';
-const store = openStore(databaseUrl);
+const store = openStore();
 const server = http.createServer((request, response) => {
   route(store, request, response).catch((error: unknown) => send(response, 500, { error: String(error) }));
 });

@@ -80,8 +80,8 @@ function postgresStore(url: string): Store {
   };
 }
 
-/** The store for DATABASE_URL: `sqlite:<file>` or a PostgreSQL URL. */
-export function openStore(databaseUrl: string): Store {
+/** The store for DATABASE_URL (set by the benchmark): `sqlite:<file>` or a PostgreSQL URL. */
+export function openStore(databaseUrl = process.env.DATABASE_URL ?? 'sqlite:./data/people.sqlite'): Store {
   return databaseUrl.startsWith('sqlite:')
     ? sqliteStore(databaseUrl.slice('sqlite:'.length))
     : postgresStore(databaseUrl);
