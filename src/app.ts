@@ -15,7 +15,7 @@ import { looksLikeToken } from './auth/token-format';
 import { TokenService } from './auth/token.service';
 import type { Config } from './config';
 import { Database } from './db/database';
-import { createFormatError, databaseUnavailablePlugin, errorBody } from './errors';
+import { attributeError, createFormatError, errorBody, requestErrorsPlugin } from './errors';
 import { jitSchemaProvider } from './graphql-executor';
 import { loadGraphiQLPage } from './http/graphiql';
 import { handleGraphQL } from './http/graphql-handler';
@@ -80,7 +80,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       // Federated tracing is for Apollo's hosted reporting, which this service does not use.
       ApolloServerPluginInlineTraceDisabled(),
       scopePlugin,
-      databaseUnavailablePlugin,
+      requestErrorsPlugin,
       // "Did you mean ...?" reveals the schema: hidden in production or without introspection.
       ...(config.production || !config.introspection ? [hideSuggestionsPlugin] : []),
     ],
@@ -105,18 +105,24 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     }
     if (path === '/graphql') {
       if (ide?.wants(request)) return ide.serve(request, response);
-      const requestId = String(response.getHeader('x-request-id'));
       return handleGraphQL(apollo, request, response, {
         bodyLimitBytes: config.bodyLimitBytes,
         operationTimeoutMs: config.operationTimeoutMs,
         requestLogger,
         buildContext: async (budget) => {
-          const identity = await authenticateRequest(tokens, request.headers.authorization);
-          // Every operation of an authenticated token is charged; unauthenticated ones got 401 above.
-          await enforceRateLimit(rateLimiter, config.rateLimit, identity.id);
+          let identity;
+          try {
+            identity = await authenticateRequest(tokens, request.headers.authorization);
+            // Every operation of an authenticated token is charged; unauthenticated ones got 401 above.
+            await enforceRateLimit(rateLimiter, config.rateLimit, identity.id);
+          } catch (error) {
+            // Apollo's plugins never see a failed context: its error is tied to the request here.
+            attributeError(error, requestLogger);
+            throw error;
+          }
           return {
             identity,
-            requestId,
+            requestLogger,
             people,
             personLoaders: new PersonLoaders(people, budget),
             budget,

@@ -1,7 +1,7 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { Logger } from 'pino';
-import type { ApolloServerPlugin, BaseContext, GraphQLRequestListener } from '@apollo/server';
+import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 
 /** The error catalogue: each client-visible code with the HTTP status it carries. */
 export const ErrorCode = {
@@ -152,12 +152,40 @@ function codeOf(error: unknown): string | undefined {
   return undefined;
 }
 
+/** What the request errors plugin needs of a request's context. */
+export interface ErrorLoggingContext {
+  /** The request's logger (made on first use): its lines carry the request id. */
+  requestLogger: () => Logger;
+}
+
+/**
+ * The logger of the request each error arose in. Apollo calls formatError without the request, so
+ * this is how the lines formatError logs get the request id that the client was sent.
+ */
+const requestLoggers = new WeakMap<object, () => Logger>();
+
+/** Ties an error to the request it arose in: formatError logs it with that request's id. */
+export function attributeError(error: unknown, requestLogger: () => Logger): void {
+  if (typeof error === 'object' && error !== null) requestLoggers.set(error, requestLogger);
+}
+
+/** The logger of the error's request; Apollo may have wrapped the error that was attributed. */
+function loggerOf(error: unknown, fallback: Logger): Logger {
+  if (typeof error !== 'object' || error === null) return fallback;
+  const requestLogger =
+    requestLoggers.get(error) ??
+    (error instanceof GraphQLError && error.originalError ? requestLoggers.get(error.originalError) : undefined);
+  return requestLogger ? requestLogger() : fallback;
+}
+
 /**
  * Apollo's formatError: coded errors pass through, a database outage becomes SERVICE_UNAVAILABLE,
- * and anything else is logged in full and shown only as "Internal server error".
+ * and anything else is logged in full and shown only as "Internal server error". Lines are logged
+ * with the request's id when the error was attributed to its request (see attributeError).
  */
-export function createFormatError(logger: Logger, includeStacktrace: boolean) {
+export function createFormatError(serviceLogger: Logger, includeStacktrace: boolean) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const logger = loggerOf(error, serviceLogger);
     const original = unwrapResolverError(error);
     const code = codeOf(original) ?? (formatted.extensions?.code as string | undefined);
     const location = { path: formatted.path, locations: formatted.locations };
@@ -202,16 +230,20 @@ export function createFormatError(logger: Logger, includeStacktrace: boolean) {
   };
 }
 
-const outageStatus: GraphQLRequestListener<BaseContext> = {
-  async didEncounterErrors({ errors, response }) {
+const requestErrors: GraphQLRequestListener<ErrorLoggingContext> = {
+  async didEncounterErrors({ errors, response, contextValue }) {
+    for (const error of errors) attributeError(error, contextValue.requestLogger);
     if (errors.some((error) => isDatabaseUnavailable(unwrapResolverError(error)))) {
       response.http.status = 503;
     }
   },
 };
 
-/** A database outage anywhere in the operation makes the whole response a 503. */
-export const databaseUnavailablePlugin: ApolloServerPlugin = {
+/**
+ * Ties every error of an operation to its request, for formatError's log lines, and makes a
+ * database outage anywhere in the operation a 503 for the whole response.
+ */
+export const requestErrorsPlugin: ApolloServerPlugin<ErrorLoggingContext> = {
   // The listener keeps no state of its own, so all requests share one.
-  requestDidStart: async () => outageStatus,
+  requestDidStart: async () => requestErrors,
 };

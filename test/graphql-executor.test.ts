@@ -63,7 +63,7 @@ describe('the graphql-jit executor answers as graphql-js does', () => {
   async function both(query: string, variables: Record<string, unknown> = {}, operationName?: string) {
     const document = parse(query);
     const operation = getOperationAST(document, operationName);
-    const context = { requestId: 'test' };
+    const context = {};
     const expected = await execute({
       schema,
       document,

@@ -1,11 +1,16 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
-import { forbidden, isDatabaseUnavailable, serviceUnavailable, unauthenticated } from '../errors';
+import {
+  forbidden,
+  isDatabaseUnavailable,
+  serviceUnavailable,
+  unauthenticated,
+  type ErrorLoggingContext,
+} from '../errors';
 import { grants, requiredScope } from './scopes';
 import type { TokenIdentity, TokenService } from './token.service';
 
-export interface RequestContext {
+export interface RequestContext extends ErrorLoggingContext {
   identity: TokenIdentity;
-  requestId: string;
 }
 
 const FAILURE_MESSAGES = {

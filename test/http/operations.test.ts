@@ -294,7 +294,7 @@ async function rawGraphQL(server: TestServer, query: string, variables?: Record<
     headers: json(server.adminToken),
     body: JSON.stringify({ query, variables }),
   });
-  return { status: response.status, text: await response.text() };
+  return { status: response.status, requestId: response.headers.get('x-request-id'), text: await response.text() };
 }
 
 describe.each(databaseTargets)('unexpected internal failures on $kind', (target) => {
@@ -354,8 +354,14 @@ describe.each(databaseTargets)('unexpected internal failures on $kind', (target)
 
         const logged = server.logs.slice(logsBefore).filter((line) => line.msg === 'unexpected error');
         expect(logged).toHaveLength(1);
-        // The driver's own error, in full (node-sqlite3 errors carry no JS stack frames).
-        expect(logged[0]).toMatchObject({ level: 50, err: { message: expect.stringMatching(realError) } });
+        // The driver's own error, in full (node-sqlite3 errors carry no JS stack frames), with the
+        // id the client was sent, so that a report quoting it finds this line.
+        expect(response.requestId).toMatch(UUID);
+        expect(logged[0]).toMatchObject({
+          level: 50,
+          reqId: response.requestId,
+          err: { message: expect.stringMatching(realError) },
+        });
       }
     } finally {
       await server.app.database.dataSource.query('ALTER TABLE person_moved_away RENAME TO person');
@@ -378,6 +384,8 @@ describe.each(databaseTargets)('unexpected internal failures on $kind', (target)
       expectNoLeak(response.text);
       const logged = server.logs.slice(logsBefore).filter((line) => line.level === 50);
       expect(JSON.stringify(logged)).toMatch(/api_token/);
+      expect(response.requestId).toMatch(UUID);
+      expect(logged.map((line) => line.reqId)).toEqual(logged.map(() => response.requestId));
     } finally {
       await server.app.database.dataSource.query('ALTER TABLE api_token_moved_away RENAME TO api_token');
     }
