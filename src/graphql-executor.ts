@@ -9,6 +9,8 @@ import {
   visit,
   type FieldNode,
   type GraphQLSchema,
+  Kind,
+  type OperationDefinitionNode,
 } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 
@@ -51,6 +53,17 @@ function withGraphQLJsErrors(result: ExecutionResult, document: DocumentNode): E
 }
 
 /**
+ * Whether an operation is a mutation of more than one root field. graphql-jit runs such fields one
+ * after the other, as it must, but goes on with the next after one has failed the whole operation
+ * (`data: null`); the later writes would commit while the response reports none of them.
+ * graphql-js stops there, so these run on graphql-js.
+ */
+function runsSeveralMutations(operation: OperationDefinitionNode): boolean {
+  const { selections } = operation.selectionSet;
+  return operation.operation === 'mutation' && (selections.length !== 1 || selections[0].kind !== Kind.FIELD);
+}
+
+/**
  * Executes operations with graphql-jit instead of graphql-js: each operation is compiled once into
  * a plain JavaScript function, which resolves a page of people several times faster than walking
  * the AST for every field of every row. Apollo still parses, validates (operation limits
@@ -65,8 +78,8 @@ function jitExecutor(schema: GraphQLSchema): GatewayExecutor {
   return async ({ document, operation, operationName, request, context }) => {
     const variables = request.variables ?? {};
     // No operation to run (an unknown operationName) or none this schema has (a subscription):
-    // graphql-js says why, in the words clients and Apollo expect.
-    if (!operation || !schema.getRootType(operation.operation)) {
+    // graphql-js says why, in the words clients and Apollo expect. Several mutations: see above.
+    if (!operation || !schema.getRootType(operation.operation) || runsSeveralMutations(operation)) {
       return execute({
         schema,
         document,

@@ -66,6 +66,38 @@ describe.each(databaseTargets)('people create/get/update on $kind', (target) => 
     });
   });
 
+  it('runs no mutation after one that failed the whole operation, so no write goes unreported', async () => {
+    const before = await server.gql(CREATE, { input: { email: 'serial@example.com', team: 'Before' } });
+    const person = before.body.data?.createPerson as Record<string, unknown>;
+    const conflict = (path: string, line: number) => ({
+      message: 'A person with email serial@example.com already exists',
+      locations: [{ line, column: 2 }],
+      path: [path],
+      extensions: { code: 'CONFLICT' },
+    });
+
+    // createPerson is non-null: its CONFLICT nulls `data`, and the fields after it must not run.
+    const failed = await server.gql(`mutation {
+ first: createPerson(input: { email: "SERIAL@example.com" }) { id }
+ second: updatePerson(input: { email: "serial@example.com", team: "Unreported" }) { version }
+ third: createPerson(input: { email: "serial-third@example.com" }) { id }
+}`);
+    expect(failed).toMatchObject({ status: 200 });
+    expect(failed.body).toEqual({ data: null, errors: [conflict('first', 2)] });
+    expect((await server.gql(GET, { email: 'serial@example.com' })).body).toEqual({ data: { person } });
+    const third = await server.gql(GET, { email: 'serial-third@example.com' });
+    expect(third.body.errors?.map((error) => error.extensions?.code)).toEqual(['NOT_FOUND']);
+
+    // The fields before the failing one ran, in order, and their writes stand.
+    const partly = await server.gql(`mutation {
+ first: updatePerson(input: { email: "serial@example.com", team: "After" }) { team version }
+ second: createPerson(input: { email: "serial@example.com" }) { id }
+}`);
+    expect(partly.body).toEqual({ data: null, errors: [conflict('second', 3)] });
+    const after = await server.gql(GET, { email: 'serial@example.com' });
+    expect(after.body.data?.person).toMatchObject({ team: 'After', version: 2 });
+  });
+
   it('answers NOT_FOUND for an unknown email, on read and on update', async () => {
     const read = await server.gql(GET, { email: 'nobody@example.com' });
     expect(read.status).toBe(200);
