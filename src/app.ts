@@ -90,6 +90,8 @@ export async function createApp(config: Config, options: { logDestination?: Dest
   const ide = config.ide ? await loadGraphiQLPage() : undefined;
 
   let closing = false;
+  /** Responses not yet finished: those still unsent when shutdown starts get `Connection: close`. */
+  const inFlight = new Set<ServerResponse>();
 
   async function route(request: IncomingMessage, response: ServerResponse, requestLogger: () => Logger): Promise<void> {
     const path = (request.url ?? '/').split('?')[0];
@@ -144,6 +146,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     const requestLogger = () => (child ??= logger.child({ reqId: requestId }));
     response.setHeader('x-request-id', requestId);
     if (closing) response.setHeader('connection', 'close');
+    inFlight.add(response);
     // The access log line (info): not even listened for when the level leaves it out.
     if (logger.isLevelEnabled('info')) {
       response.on('finish', () => {
@@ -161,6 +164,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     // A request whose connection closed before its response was sent (client gone, or the drain
     // timed out): logged, so that no accepted request disappears without a trace.
     response.on('close', () => {
+      inFlight.delete(response);
       if (!response.writableFinished) {
         requestLogger().warn(
           { method: request.method, path: (request.url ?? '').split('?')[0] },
@@ -193,6 +197,8 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       }),
     close: async () => {
       closing = true;
+      // Requests already read are answered, on connections that then close rather than idle.
+      for (const response of inFlight) if (!response.headersSent) response.setHeader('connection', 'close');
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const forceClose = setTimeout(() => {

@@ -7,6 +7,8 @@ const REQUESTS = 100;
 
 interface Outcome {
   status: number;
+  /** The response's Connection header. */
+  connection: string | undefined;
   text: string;
 }
 
@@ -16,9 +18,11 @@ interface Outcome {
  */
 function heldRequest(graphqlUrl: string, token: string, body: string, heldBytes: number) {
   const bytes = Buffer.from(body);
+  // Keep-alive, as clients in front of a service are: the server decides when the connection ends.
+  const agent = new http.Agent({ keepAlive: true });
   const request = http.request(graphqlUrl, {
     method: 'POST',
-    agent: false,
+    agent,
     headers: {
       'content-type': 'application/json',
       'content-length': bytes.length,
@@ -33,12 +37,18 @@ function heldRequest(graphqlUrl: string, token: string, body: string, heldBytes:
       incoming.on('error', reject);
       incoming.on('end', () => {
         if (!incoming.complete) reject(new Error('response cut short'));
-        else resolve({ status: incoming.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+        else {
+          resolve({
+            status: incoming.statusCode ?? 0,
+            connection: incoming.headers.connection,
+            text: Buffer.concat(chunks).toString('utf8'),
+          });
+        }
       });
     });
   });
   // Observed by the test; this keeps an early failure from being reported as unhandled meanwhile.
-  response.catch(() => undefined);
+  response.catch(() => undefined).finally(() => agent.destroy());
   const sent = new Promise<void>((resolve, reject) => {
     request.write(bytes.subarray(0, bytes.length - heldBytes), (error) => (error ? reject(error) : resolve()));
   });
@@ -152,6 +162,9 @@ describe('SIGTERM drains in-flight requests (node dist/main.js on sqlite)', () =
     for (const request of requests) request.finish();
     const outcomes = await Promise.allSettled(requests.map((request) => request.response));
     expectAllAnswered(outcomes, 'held');
+    // Read before SIGTERM, answered after: each connection closes after its answer.
+    const connections = outcomes.map((outcome) => outcome.status === 'fulfilled' && outcome.value.connection);
+    expect(connections).toEqual(connections.map(() => 'close'));
     expect(await main.exited).toBe(0);
     expect(main.stderr()).toBe('');
 
