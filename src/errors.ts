@@ -1,5 +1,5 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { unwrapResolverError } from '@apollo/server/errors';
+import { ApolloServerErrorCode, unwrapResolverError } from '@apollo/server/errors';
 import type { Logger } from 'pino';
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 
@@ -73,6 +73,12 @@ export const timeoutError = (budgetMs: number) =>
 /** The message of the request-level TIMEOUT answer: nothing of the operation was committed. */
 export const timeoutMessage = (budgetMs: number) =>
   `The operation ran past its time budget of ${budgetMs} ms and was cancelled; nothing was changed`;
+
+/** An operation type the schema has none of (a subscription): the request's fault, whatever the token. */
+export const unsupportedOperation = (type: string) =>
+  new GraphQLError(`This service has no ${type} operations: send a query or a mutation`, {
+    extensions: { code: ApolloServerErrorCode.BAD_REQUEST, http: { status: 400 } },
+  });
 
 /** The database could not be reached; `cause` (the driver's error) is logged, not shown to the client. */
 export const serviceUnavailable = (cause?: unknown) =>

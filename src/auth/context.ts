@@ -1,9 +1,11 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
+import { OperationTypeNode } from 'graphql';
 import {
   forbidden,
   isDatabaseUnavailable,
   serviceUnavailable,
   unauthenticated,
+  unsupportedOperation,
   type ErrorLoggingContext,
 } from '../errors';
 import { grants, requiredScope } from './scopes';
@@ -40,15 +42,20 @@ export async function authenticateRequest(
 }
 
 const scopeCheck: GraphQLRequestListener<RequestContext> = {
-  async didResolveOperation({ contextValue, operation }) {
-    const needed = requiredScope(operation?.operation ?? 'query');
+  async didResolveOperation({ contextValue, operation, schema }) {
+    const type = operation?.operation ?? OperationTypeNode.QUERY;
+    if (!schema.getRootType(type)) throw unsupportedOperation(type);
+    const needed = requiredScope(type);
     if (!grants(contextValue.identity.scopes, needed)) {
       throw forbidden(`This operation needs the "${needed}" scope`);
     }
   },
 };
 
-/** Refuses a whole operation, before any resolver runs, when the token lacks its scope. */
+/**
+ * Refuses a whole operation, before any resolver runs, when the token lacks its scope; one of a
+ * type the schema has none of (a subscription) is a bad request for any token.
+ */
 export const scopePlugin: ApolloServerPlugin<RequestContext> = {
   // The listener keeps no state of its own, so all requests share one.
   requestDidStart: async () => scopeCheck,

@@ -9,6 +9,10 @@ import { BodyTooLargeError, MalformedBodyError, readBody } from './body';
 const ALLOW = 'GET, POST, HEAD, OPTIONS';
 /** The only request body type: JSON (GraphQL over HTTP). */
 const JSON_CONTENT_TYPE = /^\s*application\/(graphql-response\+)?json\s*(;|$)/i;
+/** Request bodies are read as sent: no Content-Encoding, or `identity`. */
+const IDENTITY_ENCODING = /^\s*identity\s*$/i;
+const isEncoded = (contentEncoding: string | undefined) =>
+  contentEncoding !== undefined && !IDENTITY_ENCODING.test(contentEncoding);
 
 function headerMapOf(request: IncomingMessage): HeaderMap {
   const headers = new HeaderMap();
@@ -32,7 +36,8 @@ function sendError(
 /**
  * Refuses what is not a GraphQL request before anything is read: methods other than GET, POST,
  * HEAD and OPTIONS (405), and POST bodies that are not JSON (415; form posts and text/plain are
- * also how cross-site requests arrive, so they never reach the server at all). Returns true when
+ * also how cross-site requests arrive, so they never reach the server at all) or are compressed
+ * (415). Returns true when
  * it answered. An unread body is drained so that the connection can be reused.
  */
 function refuseProtocol(request: IncomingMessage, response: ServerResponse): boolean {
@@ -56,6 +61,16 @@ function refuseProtocol(request: IncomingMessage, response: ServerResponse): boo
     const given = request.headers['content-type'];
     const problem = given ? `Unsupported Content-Type "${given.slice(0, 100)}"` : 'No Content-Type';
     sendError(response, 415, 'BAD_REQUEST', `${problem}: POST requests to /graphql must be application/json`);
+  } else if (method === 'POST' && isEncoded(request.headers['content-encoding'])) {
+    // Read as it is, a compressed body would only fail later as "not valid UTF-8" or "not JSON".
+    request.resume();
+    const given = (request.headers['content-encoding'] ?? '').slice(0, 100);
+    sendError(
+      response,
+      415,
+      'BAD_REQUEST',
+      `Unsupported Content-Encoding "${given}": send the request body uncompressed`,
+    );
   } else {
     return false;
   }

@@ -176,6 +176,23 @@ describe.each(databaseTargets)('authentication and scopes on $kind', (target) =>
       }
     });
 
+    it('answers a subscription, which this schema has none of, with 400 BAD_REQUEST for any token', async () => {
+      const reader = await server.createToken(['people:read']);
+      const admin = await server.createToken(['admin']);
+      for (const token of [reader, admin]) {
+        const subscribed = await gqlAs(token, 'subscription { people { totalCount } }');
+        expect(subscribed.status).toBe(400);
+        expect(subscribed.body).toEqual({
+          errors: [
+            {
+              message: 'This service has no subscription operations: send a query or a mutation',
+              extensions: { code: 'BAD_REQUEST' },
+            },
+          ],
+        });
+      }
+    });
+
     it('lets a token with both scopes, and an admin token, query and mutate', async () => {
       const both = await server.createToken(['people:read', 'people:write']);
       const admin = await server.createToken(['admin']);

@@ -104,7 +104,7 @@ describe('the /graphql protocol (sqlite)', () => {
     );
   });
 
-  it('answers a POST that is not application/json with 415, preflight header or not, never running it', async () => {
+  it('answers a POST that is not application/json, or compressed, with 415, never running it', async () => {
     const body = JSON.stringify({ query: 'mutation { createPerson(input: { email: "form@example.com" }) { id } }' });
     const cases: [string | undefined, string][] = [
       ['text/plain', 'Unsupported Content-Type "text/plain"'],
@@ -129,6 +129,23 @@ describe('the /graphql protocol (sqlite)', () => {
     }
     const lookup = await server.gql('{ person(email: "form@example.com") { id } }');
     expect(lookup.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+
+    // A compressed body is refused as such, not read as garbled JSON; `identity` is no encoding.
+    for (const encoding of ['gzip', 'br', 'deflate, gzip']) {
+      const response = await httpRequest(server.graphqlUrl, {
+        headers: { ...auth, 'content-type': 'application/json', 'content-encoding': encoding },
+        body,
+      });
+      expect(response.status, encoding).toBe(415);
+      expect(JSON.parse(response.text)).toEqual(
+        coded('BAD_REQUEST', `Unsupported Content-Encoding "${encoding}": send the request body uncompressed`),
+      );
+    }
+    const identity = await httpRequest(server.graphqlUrl, {
+      headers: { ...auth, 'content-type': 'application/json', 'content-encoding': 'Identity' },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+    expect(JSON.parse(identity.text)).toEqual({ data: { __typename: 'Query' } });
 
     // JSON in any letter case and with a charset is fine.
     for (const contentType of ['application/json', 'Application/JSON; charset=utf-8']) {

@@ -818,7 +818,7 @@ describe('requests GraphQL itself refuses outside any field (sqlite)', () => {
   });
 
   it.each([
-    ['a subscription, which this schema has none of', { query: 'subscription { people { totalCount } }' }, 200],
+    ['a subscription, which this schema has none of', { query: 'subscription { people { totalCount } }' }, 400],
     [
       'a persisted-query hash that does not match its query',
       {
