@@ -61,6 +61,68 @@ describe.each(databaseTargets)('federation _entities and _service on $kind', (ta
     expect(personQueries).toHaveLength(2);
   });
 
+  it('refuses a representation that is not an entity of this subgraph with BAD_USER_INPUT, unlogged', async () => {
+    const reader = await server.createToken(['people:read']);
+    // A real token sent as a __typename: it must reach neither the log nor the response.
+    const tokenAsTypename = await server.createToken(['people:read']);
+    const notEntities: unknown[] = [
+      { __typename: 'Project', id: 'x' }, // a type this schema does not have
+      { id: stored[0].id }, // no __typename
+      { __typename: 7, id: stored[0].id },
+      { __typename: '__proto__', id: stored[0].id },
+      { __typename: 'constructor', id: stored[0].id },
+      { __typename: 'toString', id: stored[0].id },
+      { __typename: 'Query' }, // object types of this schema that are not entities
+      { __typename: 'PersonConnection' },
+      { __typename: tokenAsTypename, id: stored[0].id },
+      'Person',
+      [{ __typename: 'Person', id: stored[0].id }],
+      [[{ __typename: 'Person', id: stored[0].id }]],
+    ];
+    const logsBefore = server.rawLogs.length;
+    const answers = [];
+    for (const notEntity of notEntities) {
+      // After a good representation, so the message must name index 1.
+      const representations = [{ __typename: 'Person', id: stored[0].id }, notEntity];
+      const { status, body } = await server.gql(ENTITIES, { representations }, reader);
+      answers.push({ representation: notEntity, status, body });
+    }
+    const refusal = {
+      status: 200,
+      body: {
+        errors: [
+          {
+            message:
+              'representations[1] is not an entity of this subgraph: expected an object whose __typename is one of: Person',
+            locations: [{ line: 2, column: 3 }],
+            path: ['_entities'],
+            extensions: { code: 'BAD_USER_INPUT', field: 'representations[1]' },
+          },
+        ],
+        data: null,
+      },
+    };
+    expect(answers).toEqual(notEntities.map((notEntity) => ({ representation: notEntity, ...refusal })));
+    expect(JSON.stringify(answers.map(({ body }) => body))).not.toContain(tokenAsTypename);
+    const logged = server.logs.slice(logsBefore);
+    expect(logged.filter((line) => Number(line.level) >= 50)).toEqual([]);
+    expect(server.rawLogs.slice(logsBefore).join('\n')).not.toContain(tokenAsTypename);
+
+    // The refusals leave nothing behind: a good batch still resolves.
+    const good = await server.gql(
+      ENTITIES,
+      {
+        representations: [
+          { __typename: 'Person', id: stored[1].id },
+          { __typename: 'Person', email: stored[2].email },
+        ],
+      },
+      reader,
+    );
+    expect(good.status).toBe(200);
+    expect(good.body).toEqual({ data: { _entities: [stored[1], stored[2]] } });
+  });
+
   it('needs a token with people:read for _service and _entities', async () => {
     const query = '{ _service { sdl } }';
     const anonymous = await server.gql(query, undefined, null);
