@@ -1,7 +1,7 @@
 import { badUserInput } from '../errors';
 import type { Person } from './person.entity';
 import { PeopleOrder } from './person.inputs';
-import { hasUnstorableCharacters } from './person.validation';
+import { hasUnstorableCharacters, tryNormalizeEmail } from './person.validation';
 
 export const DEFAULT_PAGE_SIZE = 25;
 
@@ -46,6 +46,27 @@ export function encodeCursor(order: PeopleOrder, person: Pick<Person, KeyPropert
 
 const ORDER_NAMES = new Set<string>(Object.values(PeopleOrder));
 
+/**
+ * The service makes UUIDs, but the id column holds any 36 characters (rows may come from an
+ * import), and an id orders nothing but equal timestamps: any value the column could hold passes.
+ */
+const isStorableId = (value: string) => value.length > 0 && value.length <= 36 && !hasUnstorableCharacters(value);
+
+/** Timestamps are stored as Date#toISOString writes them: a real instant, printed back the same. */
+function isStoredTimestamp(value: string): boolean {
+  const time = Date.parse(value);
+  return !Number.isNaN(time) && new Date(time).toISOString() === value;
+}
+
+/** Whether a value has the form the service stores for a key, and so could be in a cursor it made. */
+const IS_STORED_FORM: Record<KeyProperty, (value: string) => boolean> = {
+  // Emails are stored normalised, and normalising a stored one changes nothing.
+  email: (value) => tryNormalizeEmail(value) === value,
+  createdAt: isStoredTimestamp,
+  updatedAt: isStoredTimestamp,
+  id: isStorableId,
+};
+
 function decodeCursor(cursor: string, order: PeopleOrder, argument: string): string[] {
   const invalid = () => badUserInput(`Invalid cursor in "${argument}"`, argument);
   let decoded: unknown;
@@ -54,20 +75,19 @@ function decodeCursor(cursor: string, order: PeopleOrder, argument: string): str
   } catch {
     throw invalid();
   }
-  // Only what encodeCursor can have written: an order name, then strings free of control
-  // characters (PostgreSQL refuses NUL in a parameter; no stored key contains one).
-  if (
-    !Array.isArray(decoded) ||
-    !decoded.every((value) => typeof value === 'string' && value.length <= 300 && !hasUnstorableCharacters(value))
-  ) {
-    throw invalid();
-  }
+  if (!Array.isArray(decoded) || !decoded.every((value) => typeof value === 'string')) throw invalid();
+  // Only what encodeCursor can have written: an order name, then that order's key values in the
+  // forms the service stores. A value in any other form was never handed out (and a NUL in one
+  // would make PostgreSQL refuse the parameter).
   const [cursorOrder, ...values] = decoded as string[];
   if (!ORDER_NAMES.has(cursorOrder)) throw invalid();
+  const { keys } = ORDER_KEYS[cursorOrder as PeopleOrder];
+  if (values.length !== keys.length || !values.every((value, index) => IS_STORED_FORM[keys[index]](value))) {
+    throw invalid();
+  }
   if (cursorOrder !== order) {
     throw badUserInput(`The cursor in "${argument}" was made for orderBy ${cursorOrder}, not ${order}`, argument);
   }
-  if (values.length !== ORDER_KEYS[order].keys.length) throw invalid();
   return values;
 }
 

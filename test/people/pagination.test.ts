@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Person } from '../../src/people/person.entity';
+import { seedEmail, seedPeople } from '../../src/people/person.seed';
 import { databaseTargets, type TestDatabase } from '../helpers/databases';
 import { countQueries, onTable } from '../helpers/query-counter';
 import { startServer, type TestServer } from '../helpers/server';
@@ -47,6 +48,7 @@ const PEOPLE = `query People(${VARIABLES}) { people(${ARGUMENTS}) { ${CONNECTION
 const COUNTED = `query People(${VARIABLES}) { people(${ARGUMENTS}) { totalCount ${CONNECTION} } }`;
 /** Where the `people` field starts in PEOPLE, as GraphQL reports it in an error. */
 const PEOPLE_LOCATION = { line: 1, column: PEOPLE.indexOf('people(') + 1 };
+const CREATE = 'mutation Create($input: CreatePersonInput!) { createPerson(input: $input) { email } }';
 const UPDATE = 'mutation Update($input: UpdatePersonInput!) { updatePerson(input: $input) { id updatedAt } }';
 
 // Seed values: mixed-case names for `search`, an underscore that LIKE would treat as a wildcard
@@ -509,6 +511,45 @@ describe.each(databaseTargets)('people pagination on $kind', (target) => {
       expect(backward.body).toEqual(badInput('Invalid cursor in "before"', 'before'));
     });
 
+    // Well-formed cursors whose key values the service never stores; each case but the reviewer's
+    // own (the first three) has one forged value beside real-looking ones.
+    const ID = '3f1b6c1e-8d2a-4c5e-9b7f-0a1d2e3c4b5a';
+    const TIME = '2024-05-06T07:08:09.010Z';
+    const forged: [string, Order, string[]][] = [
+      ['a creation time that is no date', 'CREATED_AT_ASC', ['CREATED_AT_ASC', 'notadate', 'x']],
+      ['an empty creation time', 'CREATED_AT_ASC', ['CREATED_AT_ASC', '', 'x']],
+      ['an update time in month 13', 'UPDATED_AT_DESC', ['UPDATED_AT_DESC', '2024-13-45T99:00:00Z', 'x']],
+      ['a timestamp that is no date, real id', 'CREATED_AT_DESC', ['CREATED_AT_DESC', 'notadate', ID]],
+      ['a timestamp on February 30', 'CREATED_AT_ASC', ['CREATED_AT_ASC', '2024-02-30T00:00:00.000Z', ID]],
+      ['a timestamp without milliseconds', 'UPDATED_AT_DESC', ['UPDATED_AT_DESC', '2024-05-06T07:08:09Z', ID]],
+      ['a timestamp with an offset', 'CREATED_AT_ASC', ['CREATED_AT_ASC', '2024-05-06T07:08:09.010+00:00', ID]],
+      ['a date alone', 'CREATED_AT_ASC', ['CREATED_AT_ASC', '2024-05-06', ID]],
+      ['an empty id', 'CREATED_AT_ASC', ['CREATED_AT_ASC', TIME, '']],
+      ['an id longer than the column', 'UPDATED_AT_DESC', ['UPDATED_AT_DESC', TIME, `${ID}0`]],
+      ['an id with a NUL', 'CREATED_AT_DESC', ['CREATED_AT_DESC', TIME, 'a\u0000b']],
+      ['an email that is no address', 'EMAIL_ASC', ['EMAIL_ASC', 'not-an-email']],
+      ['an empty email', 'EMAIL_DESC', ['EMAIL_DESC', '']],
+      ['an email in upper case', 'EMAIL_ASC', ['EMAIL_ASC', 'Zulu.00@Example.org']],
+      ['an email with a space around it', 'EMAIL_DESC', ['EMAIL_DESC', ' zulu.00@example.org']],
+      [
+        'an email of 255 characters',
+        'EMAIL_ASC',
+        ['EMAIL_ASC', `${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}`],
+      ],
+      // Refused as invalid, not as made for another order: the service never made it at all.
+      ['a forged timestamp, used with another order', 'EMAIL_ASC', ['CREATED_AT_ASC', 'notadate', ID]],
+    ];
+
+    it.each(forged)('a cursor with %s: "Invalid cursor", in after and in before', async (_name, orderBy, keyset) => {
+      const cursor = base64url(JSON.stringify(keyset));
+      const forward = await server.gql(PEOPLE, { first: 5, after: cursor, orderBy });
+      expect(forward.status).toBe(200);
+      expect(forward.body).toEqual(badInput('Invalid cursor in "after"', 'after'));
+      const backward = await server.gql(PEOPLE, { last: 5, before: cursor, orderBy });
+      expect(backward.status).toBe(200);
+      expect(backward.body).toEqual(badInput('Invalid cursor in "before"', 'before'));
+    });
+
     it('a cursor made for another orderBy is refused for every other order, naming both', async () => {
       const cursors = new Map<Order, string>();
       for (const orderBy of ORDERS) cursors.set(orderBy, (await people({ first: 3, orderBy })).edges[1].cursor);
@@ -618,5 +659,76 @@ describe.each(databaseTargets)('people pagination on $kind', (target) => {
         },
       });
     });
+  });
+});
+
+describe.each(databaseTargets)('every cursor the service hands out is taken back, on $kind', (target) => {
+  const SEEDED = 20;
+  // The most unusual addresses the email rule allows, as a client might send them.
+  const UNUSUAL_EMAILS = [
+    `${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`,
+    "!#$%&'*+/=?^_`{|}~-.0@x-1.io",
+    '\u3000 Mixed.CASE+tag@Sub.Example.COM\t',
+    '\u212aelvin@example.org', // KELVIN SIGN, lower-cased to an ASCII k
+  ];
+  // One more row, imported by hand with an id the service would not make.
+  const COUNT = SEEDED + UNUSUAL_EMAILS.length + 1;
+  let database: TestDatabase;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    database = await target.create();
+    server = await startServer(database.url);
+    // Seeded people carry the seed's own ids and timestamps; the others those of the API.
+    await seedPeople(server.app.database, SEEDED);
+    const created = await Promise.all(UNUSUAL_EMAILS.map((email) => server.gql(CREATE, { input: { email } })));
+    expect(created.map((response) => response.body)).toEqual(
+      UNUSUAL_EMAILS.map((email) => ({ data: { createPerson: { email: email.trim().toLowerCase() } } })),
+    );
+    expect(UNUSUAL_EMAILS[0]).toHaveLength(254);
+    await server.app.database.dataSource.query(
+      `INSERT INTO person (id, email, created_at, updated_at, version)
+       VALUES ('legacy-42', 'imported@example.com', '2020-01-01T00:00:00.000Z', '2020-01-01T00:00:00.000Z', 1)`,
+    );
+    // And update times written by updatePerson.
+    for (const email of [seedEmail(7), UNUSUAL_EMAILS[0]]) {
+      const updated = await server.gql(UPDATE, { input: { email, team: 'Moved' } });
+      expect(updated.body.errors).toBeUndefined();
+    }
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await database?.drop();
+  });
+
+  async function people(variables: Record<string, unknown>): Promise<Page> {
+    const response = await server.gql(PEOPLE, variables);
+    expect(response.body.errors).toBeUndefined();
+    return response.body.data?.people as Page;
+  }
+
+  it.each(ORDERS)('%s: one person per page, forward and backward, every cursor resumes', async (orderBy) => {
+    const everyone = (await people({ first: 100, orderBy })).nodes.map((node) => node.id);
+    expect(everyone).toHaveLength(COUNT);
+    // Forward follows the cursor of every person but the last, backward of every one but the first.
+    const forward: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page = await people({ first: 1, after, orderBy });
+      forward.push(...page.nodes.map((node) => node.id));
+      if (!page.pageInfo.hasNextPage || forward.length > COUNT) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(forward).toEqual(everyone);
+    const backward: string[] = [];
+    let before: string | null = null;
+    for (;;) {
+      const page = await people({ last: 1, before, orderBy });
+      backward.unshift(...page.nodes.map((node) => node.id));
+      if (!page.pageInfo.hasPreviousPage || backward.length > COUNT) break;
+      before = page.pageInfo.startCursor;
+    }
+    expect(backward).toEqual(everyone);
   });
 });
