@@ -216,6 +216,8 @@ export function parseExpiry(value: string, now = new Date()): Date | null {
   if (value === 'never') return null;
   const match = /^(\d{1,6})([dhm])$/.exec(value);
   if (!match) throw new TokenError(`Cannot read expiry "${value}"; use e.g. 90d, 12h, 30m or never`);
+  // A token dead on arrival is a typo, not a wish.
+  if (Number(match[1]) === 0) throw new TokenError(`Expiry "${value}" is no time at all; use at least 1m, or never`);
   const unitMs = { d: 86_400_000, h: 3_600_000, m: 60_000 }[match[2] as 'd' | 'h' | 'm'];
   return new Date(now.getTime() + Number(match[1]) * unitMs);
 }

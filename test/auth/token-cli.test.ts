@@ -184,6 +184,11 @@ describe.each(databaseTargets)('the token CLI (node dist/auth/token.cli.js) on $
       ['create', '--name', 'bad-expiry', '--scopes', 'admin', '--expires', '3 weeks'],
       'Cannot read expiry "3 weeks"',
     ],
+    [
+      'an expiry of no time',
+      ['create', '--name', 'zero-expiry', '--scopes', 'admin', '--expires', '0d'],
+      'Expiry "0d" is no time at all; use at least 1m, or never',
+    ],
     ['an unknown revoke target', ['revoke', 'no-such-token'], 'No token with id or name "no-such-token"'],
     [
       'a token value given as a scope (not echoed)',
@@ -209,7 +214,7 @@ describe.each(databaseTargets)('the token CLI (node dist/auth/token.cli.js) on $
 
   it('created nothing for the refused commands', async () => {
     const names = (await server.app.tokens.list()).map((token) => token.name);
-    for (const refused of ['bad-scope', 'no-scope', 'no-scopes', 'has space', 'bad-expiry']) {
+    for (const refused of ['bad-scope', 'no-scope', 'no-scopes', 'has space', 'bad-expiry', 'zero-expiry']) {
       expect(names).not.toContain(refused);
     }
     expect(names.filter((name) => name === 'ci')).toHaveLength(1);
