@@ -29,6 +29,8 @@ const APOLLO_REQUEST_CODES = new Set([
   'OPERATION_RESOLUTION_FAILURE',
 ]);
 const CLIENT_VISIBLE_CODES = new Set<string>([...Object.values(ErrorCode), ...APOLLO_REQUEST_CODES]);
+/** Apollo codes the catalogue does not list, answered with the catalogue's code for that fault. */
+const CATALOGUE_CODES = new Map([['OPERATION_RESOLUTION_FAILURE', 'BAD_REQUEST']]);
 
 export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
 export const WWW_AUTHENTICATE_REALM = 'Bearer realm="people"';
@@ -197,7 +199,7 @@ export function createFormatError(serviceLogger: Logger, includeStacktrace: bool
     const location = { path: formatted.path, locations: formatted.locations };
 
     if (code && code !== ErrorCode.INTERNAL_SERVER_ERROR && CLIENT_VISIBLE_CODES.has(code)) {
-      const extensions = { ...formatted.extensions };
+      const extensions: Record<string, unknown> = { ...formatted.extensions, code: CATALOGUE_CODES.get(code) ?? code };
       if (!includeStacktrace) delete extensions.stacktrace;
       // Apollo prefixes errors thrown while building the context; the client needs only ours.
       const message = formatted.message.replace(/^Context creation failed: /, '');

@@ -104,6 +104,22 @@ describe('the /graphql protocol (sqlite)', () => {
     );
   });
 
+  it('answers an unknown operationName, or none among several operations, with 400 BAD_REQUEST', async () => {
+    const document = 'query A { __typename } query B { __typename }';
+    const cases = [
+      [{ query: document, operationName: 'C' }, 'Unknown operation named "C".'],
+      [{ query: document }, 'Must provide operation name if query contains multiple operations.'],
+    ] as const;
+    for (const [request, message] of cases) {
+      const response = await httpRequest(server.graphqlUrl, {
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify(request),
+      });
+      expect(response.status).toBe(400);
+      expect(JSON.parse(response.text)).toEqual(coded('BAD_REQUEST', message));
+    }
+  });
+
   it('answers a POST that is not application/json, or compressed, with 415, never running it', async () => {
     const body = JSON.stringify({ query: 'mutation { createPerson(input: { email: "form@example.com" }) { id } }' });
     const cases: [string | undefined, string][] = [
