@@ -37,8 +37,8 @@ function sendError(
  * Refuses what is not a GraphQL request before anything is read: methods other than GET, POST,
  * HEAD and OPTIONS (405), and POST bodies that are not JSON (415; form posts and text/plain are
  * also how cross-site requests arrive, so they never reach the server at all) or are compressed
- * (415). Returns true when
- * it answered. An unread body is drained so that the connection can be reused.
+ * (415). Returns true when it answered. An unread body is drained so that the connection can be
+ * reused.
  */
 function refuseProtocol(request: IncomingMessage, response: ServerResponse): boolean {
   const method = request.method ?? 'GET';
