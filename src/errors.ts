@@ -177,13 +177,15 @@ export function attributeError(error: unknown, requestLogger: () => Logger): voi
   if (typeof error === 'object' && error !== null) requestLoggers.set(error, requestLogger);
 }
 
-/** The logger of the error's request; Apollo may have wrapped the error that was attributed. */
-function loggerOf(error: unknown, fallback: Logger): Logger {
-  if (typeof error !== 'object' || error === null) return fallback;
-  const requestLogger =
-    requestLoggers.get(error) ??
-    (error instanceof GraphQLError && error.originalError ? requestLoggers.get(error.originalError) : undefined);
-  return requestLogger ? requestLogger() : fallback;
+/**
+ * The logger of the error's request, made only when a line is logged (most errors are the
+ * client's and log nothing); Apollo may have wrapped the error that was attributed.
+ */
+function loggerOf(error: unknown, fallback: Logger): () => Logger {
+  const attributed = (candidate: unknown) =>
+    typeof candidate === 'object' && candidate !== null ? requestLoggers.get(candidate) : undefined;
+  const wrapped = error instanceof GraphQLError ? error.originalError : undefined;
+  return attributed(error) ?? attributed(wrapped) ?? (() => fallback);
 }
 
 /**
@@ -204,7 +206,7 @@ export function createFormatError(serviceLogger: Logger, includeStacktrace: bool
       // Apollo prefixes errors thrown while building the context; the client needs only ours.
       const message = formatted.message.replace(/^Context creation failed: /, '');
       if (code === ErrorCode.SERVICE_UNAVAILABLE) {
-        logger.error(
+        logger().error(
           { err: original instanceof GraphQLError ? original.originalError : original },
           'database unavailable',
         );
@@ -212,7 +214,7 @@ export function createFormatError(serviceLogger: Logger, includeStacktrace: bool
       return { ...formatted, message, extensions };
     }
     if (isStatementTimeout(original)) {
-      logger.warn({ err: original }, 'statement cancelled by statement_timeout');
+      logger().warn({ err: original }, 'statement cancelled by statement_timeout');
       return {
         message: 'Not run: the operation ran past its time budget',
         ...location,
@@ -220,7 +222,7 @@ export function createFormatError(serviceLogger: Logger, includeStacktrace: bool
       };
     }
     if (isDatabaseUnavailable(original)) {
-      logger.error({ err: original }, 'database unavailable');
+      logger().error({ err: original }, 'database unavailable');
       return {
         message: 'Service temporarily unavailable',
         ...location,
@@ -233,7 +235,7 @@ export function createFormatError(serviceLogger: Logger, includeStacktrace: bool
     if (error instanceof GraphQLError && !error.originalError && !error.path) {
       return { message: formatted.message, locations: formatted.locations, extensions: { code: 'BAD_REQUEST' } };
     }
-    logger.error({ err: original }, 'unexpected error');
+    logger().error({ err: original }, 'unexpected error');
     return { message: INTERNAL_ERROR_MESSAGE, ...location, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
   };
 }
