@@ -7,8 +7,9 @@ const booleanFlag = z.enum(['true', 'false']).transform((value) => value === 'tr
 const databaseUrl = z
   .string()
   .min(1)
-  .refine((url) => /^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(url), {
-    message: 'must start with sqlite: or postgres://',
+  // `sqlite://./x` would open /x: the path follows `sqlite:` directly.
+  .refine((url) => /^(sqlite:(?!\/\/).|postgres:\/\/|postgresql:\/\/)/.test(url), {
+    message: 'must be sqlite:<path> (e.g. sqlite:./data/people.sqlite, sqlite::memory:) or postgres://…',
   });
 
 const environmentSchema = z.object({

@@ -25,6 +25,8 @@ export class TokenError extends Error {}
 const TOKEN_BY_HASH = `SELECT id, name, token_hash AS "tokenHash", scopes, expires_at AS "expiresAt",
   revoked_at AS "revokedAt", last_used_at AS "lastUsedAt" FROM api_token WHERE token_hash = $1`;
 
+const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Recording every use would turn each read into a write; once a minute is precise enough. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -105,6 +107,8 @@ export class TokenService {
     if (!/^[\w.:@-]{1,100}$/.test(trimmed)) {
       throw new TokenError('A token name is 1-100 letters, digits or . _ : @ -');
     }
+    // `revoke` takes a name or an id: a name shaped like an id could mean another token.
+    if (UUID_SHAPE.test(trimmed)) throw new TokenError('A token name may not look like a token id (a UUID)');
     // Names are listed and logged; one that holds a token value would put the secret there.
     if (looksLikeToken(trimmed))
       throw new TokenError(`A token name may not contain "${TOKEN_PREFIX}": it would look like a token`);

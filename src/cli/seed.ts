@@ -11,12 +11,14 @@ async function main(): Promise<void> {
   if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive whole number');
   const database = await Database.open(loadConfig().databaseUrl);
   const started = Date.now();
+  let inserted;
   try {
-    await seedPeople(database, count, (done) => process.stdout.write(`\rseeded ${done}/${count}`));
+    inserted = await seedPeople(database, count, (done) => process.stdout.write(`\rseeded ${done}/${count}`));
   } finally {
     await database.close();
   }
-  process.stdout.write(`\nSeeded ${count} people in ${((Date.now() - started) / 1000).toFixed(1)} s.\n`);
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  process.stdout.write(`\nPeople 1..${count} are there: ${inserted} inserted, the rest already were (${seconds} s).\n`);
 }
 
 main().catch((error: unknown) => {

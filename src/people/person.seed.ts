@@ -51,13 +51,14 @@ export function seededPersonRow(index: number): (string | number)[] {
 
 /**
  * Inserts people 1..count in batched multi-row statements and large transactions; people that
- * already exist are left as they are, so seeding twice is harmless.
+ * already exist are left as they are, so seeding twice is harmless. Returns how many it inserted.
  */
 export async function seedPeople(
   database: Database,
   count: number,
   onProgress?: (done: number) => void,
-): Promise<void> {
+): Promise<number> {
+  let inserted = 0;
   for (let start = 1; start <= count; start += ROWS_PER_TRANSACTION) {
     const end = Math.min(count, start + ROWS_PER_TRANSACTION - 1);
     await database.write(async (sql) => {
@@ -70,7 +71,7 @@ export async function seedPeople(
           tuples.push(`(${row.map((_, column) => `$${values.length + column + 1}`).join(', ')})`);
           values.push(...row);
         }
-        await sql.run(
+        inserted += await sql.run(
           `INSERT INTO person (${COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT DO NOTHING`,
           values,
         );
@@ -78,4 +79,5 @@ export async function seedPeople(
     });
     onProgress?.(end);
   }
+  return inserted;
 }

@@ -180,6 +180,11 @@ describe.each(databaseTargets)('the token CLI (node dist/auth/token.cli.js) on $
     ['a duplicate name', ['create', '--name', 'ci', '--scopes', 'people:read'], 'A token named "ci" already exists'],
     ['an invalid name', ['create', '--name', 'has space', '--scopes', 'admin'], 'A token name is 1-100 letters'],
     [
+      'a name shaped like a token id',
+      ['create', '--name', '3A1A0F4E-2B6C-4D8E-9F01-23456789ABCD', '--scopes', 'admin'],
+      'A token name may not look like a token id (a UUID)',
+    ],
+    [
       'an unreadable expiry',
       ['create', '--name', 'bad-expiry', '--scopes', 'admin', '--expires', '3 weeks'],
       'Cannot read expiry "3 weeks"',
@@ -214,7 +219,15 @@ describe.each(databaseTargets)('the token CLI (node dist/auth/token.cli.js) on $
 
   it('created nothing for the refused commands', async () => {
     const names = (await server.app.tokens.list()).map((token) => token.name);
-    for (const refused of ['bad-scope', 'no-scope', 'no-scopes', 'has space', 'bad-expiry', 'zero-expiry']) {
+    for (const refused of [
+      'bad-scope',
+      'no-scope',
+      'no-scopes',
+      'has space',
+      'bad-expiry',
+      'zero-expiry',
+      '3A1A0F4E-2B6C-4D8E-9F01-23456789ABCD',
+    ]) {
       expect(names).not.toContain(refused);
     }
     expect(names.filter((name) => name === 'ci')).toHaveLength(1);

@@ -14,12 +14,20 @@ export interface MainProcess {
   exited: Promise<number | string>;
 }
 
+const ROOT = path.resolve(__dirname, '../..');
+
 /**
- * Runs the compiled service (`node dist/main.js`) as a user would, with exactly `environment`
- * on top of PATH. Output is collected; nothing is mocked.
+ * Runs the compiled service (`node dist/main.js`, or another command that starts it, such as
+ * `npm start`) as a user would, from the project root, with exactly `environment` on top of PATH.
+ * Output is collected; nothing is mocked.
  */
-export function spawnMain(environment: Record<string, string>): MainProcess {
-  const child = spawn(process.execPath, [MAIN], {
+export function spawnMain(
+  environment: Record<string, string>,
+  command: [string, ...string[]] = [process.execPath, MAIN],
+): MainProcess {
+  const [file, ...args] = command;
+  const child = spawn(file, args, {
+    cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...environment },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -67,16 +75,20 @@ export function spawnMain(environment: Record<string, string>): MainProcess {
 /** Starts main.js on an ephemeral port and resolves once it listens, with its base URL. */
 export async function startMain(
   environment: Record<string, string>,
+  command?: [string, ...string[]],
 ): Promise<{ main: MainProcess; url: string; graphqlUrl: string }> {
   // Load tests send far more than the default rate limit; the limiter runs but never refuses.
-  const main = spawnMain({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    RATE_LIMIT_PER_SECOND: '1000000',
-    RATE_LIMIT_BURST: '1000000',
-    ...environment,
-  });
+  const main = spawnMain(
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      RATE_LIMIT_PER_SECOND: '1000000',
+      RATE_LIMIT_BURST: '1000000',
+      ...environment,
+    },
+    command,
+  );
   const [, graphqlUrl] = await main.waitForStdout(/"url":"(http:\/\/[^"]+\/graphql)","msg":"people-graph listening"/);
   return { main, url: graphqlUrl.replace(/\/graphql$/, ''), graphqlUrl };
 }

@@ -22,6 +22,8 @@ describe('node dist/main.js refuses invalid configuration', () => {
     ['PORT', 'abc'],
     ['PORT', '70000'],
     ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_URL', 'sqlite://./data/people.sqlite'],
+    ['DATABASE_URL', 'sqlite:'],
     ['MAX_PAGE_SIZE', '0'],
     ['MAX_PAGE_SIZE', 'ten'],
     ['LOG_LEVEL', 'loud'],

@@ -196,3 +196,26 @@ describe('SIGTERM drains in-flight requests (node dist/main.js on sqlite)', () =
     expect(await countStored(database.url, token, 'busy')).toBe(REQUESTS / 2);
   });
 });
+
+describe('SIGTERM to npm start (sqlite)', () => {
+  let database: TestDatabase | undefined;
+  let main: MainProcess | undefined;
+
+  afterEach(async () => {
+    await killMain(main);
+    await database?.drop();
+  });
+
+  it('reaches the service itself, which drains and exits: nothing is left serving', async () => {
+    database = await sqliteTarget.create();
+    // dist/ is built by the test setup; --ignore-scripts skips prestart's rebuild.
+    const started = await startMain({ DATABASE_URL: database.url }, ['npm', 'start', '--ignore-scripts']);
+    main = started.main;
+    expect((await fetch(`${started.url}/healthz`)).status).toBe(200);
+
+    main.child.kill('SIGTERM');
+    await main.waitForStdout(/"signal":"SIGTERM","msg":"draining in-flight requests, then exiting"/);
+    expect(await main.exited).toBe(0);
+    expect(await connectionError(`${started.url}/healthz`)).toBe('ECONNREFUSED');
+  });
+});

@@ -680,7 +680,9 @@ describe.each(databaseTargets)('every cursor the service hands out is taken back
     database = await target.create();
     server = await startServer(database.url);
     // Seeded people carry the seed's own ids and timestamps; the others those of the API.
-    await seedPeople(server.app.database, SEEDED);
+    expect(await seedPeople(server.app.database, SEEDED)).toBe(SEEDED);
+    // Seeding again inserts nothing, and says so.
+    expect(await seedPeople(server.app.database, SEEDED)).toBe(0);
     const created = await Promise.all(UNUSUAL_EMAILS.map((email) => server.gql(CREATE, { input: { email } })));
     expect(created.map((response) => response.body)).toEqual(
       UNUSUAL_EMAILS.map((email) => ({ data: { createPerson: { email: email.trim().toLowerCase() } } })),
