@@ -29,6 +29,10 @@ const APOLLO_REQUEST_CODES = new Set([
   'OPERATION_RESOLUTION_FAILURE',
 ]);
 const CLIENT_VISIBLE_CODES = new Set<string>([...Object.values(ErrorCode), ...APOLLO_REQUEST_CODES]);
+/** Apollo's refusal of introspection, which names its own option rather than this service's. */
+const APOLLO_NO_INTROSPECTION = /^GraphQL introspection is not allowed by Apollo Server\b.*/;
+const NO_INTROSPECTION =
+  'Introspection is turned off on this server (GRAPHQL_INTROSPECTION): the query contained __schema or __type';
 /** Apollo codes the catalogue does not list, answered with the catalogue's code for that fault. */
 const CATALOGUE_CODES = new Map([['OPERATION_RESOLUTION_FAILURE', 'BAD_REQUEST']]);
 
@@ -204,7 +208,9 @@ export function createFormatError(serviceLogger: Logger, includeStacktrace: bool
       const extensions: Record<string, unknown> = { ...formatted.extensions, code: CATALOGUE_CODES.get(code) ?? code };
       if (!includeStacktrace) delete extensions.stacktrace;
       // Apollo prefixes errors thrown while building the context; the client needs only ours.
-      const message = formatted.message.replace(/^Context creation failed: /, '');
+      const message = formatted.message
+        .replace(/^Context creation failed: /, '')
+        .replace(APOLLO_NO_INTROSPECTION, NO_INTROSPECTION);
       if (code === ErrorCode.SERVICE_UNAVAILABLE) {
         logger().error(
           { err: original instanceof GraphQLError ? original.originalError : original },
