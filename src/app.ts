@@ -13,7 +13,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { authenticateRequest, scopePlugin } from './auth/context';
 import { looksLikeToken } from './auth/token-format';
 import { TokenService } from './auth/token.service';
-import type { Config } from './config';
+import { ConfigError, type Config } from './config';
 import { Database } from './db/database';
 import { attributeError, createFormatError, errorBody, requestErrorsPlugin } from './errors';
 import { jitSchemaProvider } from './graphql-executor';
@@ -45,6 +45,19 @@ const REQUEST_ID_PATTERN = /^[\w.:-]{1,64}$/;
 function sendJson(response: ServerResponse, status: number, body: string): void {
   response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
   response.end(body);
+}
+
+/** A listen failure the configuration explains is told as such, naming PORT or HOST. */
+function listenError(error: NodeJS.ErrnoException, config: Config): Error {
+  const where = `PORT ${config.port} on HOST ${config.host}`;
+  const reasons: Record<string, string> = {
+    EADDRINUSE: `${where} is already in use`,
+    EACCES: `${where} needs privileges this process does not have`,
+    EADDRNOTAVAIL: `HOST ${config.host} is not an address of this machine`,
+    ENOTFOUND: `HOST ${config.host} does not resolve`,
+  };
+  const reason = error.code === undefined ? undefined : reasons[error.code];
+  return reason ? new ConfigError(`Invalid configuration: ${reason}`) : error;
 }
 
 /** Builds the whole service (database, schema, Apollo, HTTP routes) without listening. */
@@ -188,11 +201,12 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     server,
     listen: () =>
       new Promise((resolve, reject) => {
-        server.once('error', reject);
+        server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, config)));
         server.listen(config.port, config.host, () => {
           const { port } = server.address() as AddressInfo;
           const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-          resolve(`http://${host}:${port}`);
+          // An IPv6 address is bracketed in a URL.
+          resolve(`http://${host.includes(':') ? `[${host}]` : host}:${port}`);
         });
       }),
     close: async () => {

@@ -1,9 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
-import { spawnMain } from '../helpers/main-process';
+import { killMain, spawnMain, startMain, type MainProcess } from '../helpers/main-process';
 
 describe('node dist/main.js refuses invalid configuration', () => {
   let database: TestDatabase;
@@ -54,6 +55,40 @@ describe('node dist/main.js refuses invalid configuration', () => {
     expect(await main.exited).toBe(1);
     const stderr = main.stderr();
     for (const variable of ['DATABASE_URL', 'PORT', 'MAX_PAGE_SIZE']) expect(stderr).toContain(`${variable}:`);
+  });
+});
+
+describe('node dist/main.js where it cannot listen, or listens on IPv6', () => {
+  let database: TestDatabase;
+  let main: MainProcess | undefined;
+
+  beforeAll(async () => {
+    database = await sqliteTarget.create();
+  });
+
+  afterAll(async () => {
+    await killMain(main);
+    await database?.drop();
+  });
+
+  it('a PORT already in use: exits 1 with one line naming PORT and HOST, no stack trace', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const refused = spawnMain({ DATABASE_URL: database.url, PORT: String(port), HOST: '127.0.0.1' });
+      expect(await refused.exited).toBe(1);
+      expect(refused.stderr()).toBe(`Invalid configuration: PORT ${port} on HOST 127.0.0.1 is already in use\n`);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+
+  it('HOST=::1: the URL it logs brackets the address, and answers there', async () => {
+    const started = await startMain({ DATABASE_URL: database.url, HOST: '::1' });
+    main = started.main;
+    expect(started.url).toMatch(/^http:\/\/\[::1\]:\d+$/);
+    expect((await fetch(`${started.url}/healthz`)).status).toBe(200);
   });
 });
 
