@@ -148,49 +148,57 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     return sendJson(response, 404, errorBody('NOT_FOUND', `No route ${path}; GraphQL is served at /graphql`));
   }
 
-  const server = http.createServer((request, response) => {
-    const started = process.hrtime.bigint();
-    const given = request.headers['x-request-id'];
-    // A plain id is kept; anything else (and a token sent by mistake) is replaced, never logged.
-    const requestId =
-      typeof given === 'string' && REQUEST_ID_PATTERN.test(given) && !looksLikeToken(given) ? given : randomUUID();
-    // Most requests log nothing: their child logger is made on first use.
-    let child: Logger | undefined;
-    const requestLogger = () => (child ??= logger.child({ reqId: requestId }));
-    response.setHeader('x-request-id', requestId);
-    if (closing) response.setHeader('connection', 'close');
-    inFlight.add(response);
-    // The access log line (info): not even listened for when the level leaves it out.
-    if (logger.isLevelEnabled('info')) {
-      response.on('finish', () => {
-        requestLogger().info(
-          {
-            method: request.method,
-            path: (request.url ?? '').split('?')[0],
-            status: response.statusCode,
-            ms: Number(process.hrtime.bigint() - started) / 1e6,
-          },
-          'request',
-        );
-      });
-    }
-    // A request whose connection closed before its response was sent (client gone, or the drain
-    // timed out): logged, so that no accepted request disappears without a trace.
-    response.on('close', () => {
-      inFlight.delete(response);
-      if (!response.writableFinished) {
-        requestLogger().warn(
-          { method: request.method, path: (request.url ?? '').split('?')[0] },
-          'request aborted: the connection closed before the response was sent',
-        );
+  const server = http.createServer(
+    {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(config.requestTimeoutMs, 60_000),
+      // Node checks the timeouts above on this period, not with a timer per request.
+      connectionsCheckingInterval: Math.min(config.requestTimeoutMs / 4, 30_000),
+    },
+    (request, response) => {
+      const started = process.hrtime.bigint();
+      const given = request.headers['x-request-id'];
+      // A plain id is kept; anything else (and a token sent by mistake) is replaced, never logged.
+      const requestId =
+        typeof given === 'string' && REQUEST_ID_PATTERN.test(given) && !looksLikeToken(given) ? given : randomUUID();
+      // Most requests log nothing: their child logger is made on first use.
+      let child: Logger | undefined;
+      const requestLogger = () => (child ??= logger.child({ reqId: requestId }));
+      response.setHeader('x-request-id', requestId);
+      if (closing) response.setHeader('connection', 'close');
+      inFlight.add(response);
+      // The access log line (info): not even listened for when the level leaves it out.
+      if (logger.isLevelEnabled('info')) {
+        response.on('finish', () => {
+          requestLogger().info(
+            {
+              method: request.method,
+              path: (request.url ?? '').split('?')[0],
+              status: response.statusCode,
+              ms: Number(process.hrtime.bigint() - started) / 1e6,
+            },
+            'request',
+          );
+        });
       }
-    });
-    route(request, response, requestLogger).catch((error: unknown) => {
-      requestLogger().error({ err: error }, 'request failed');
-      if (!response.headersSent) sendJson(response, 500, errorBody('INTERNAL_SERVER_ERROR', 'Internal server error'));
-      else response.destroy();
-    });
-  });
+      // A request whose connection closed before its response was sent (client gone, or the drain
+      // timed out): logged, so that no accepted request disappears without a trace.
+      response.on('close', () => {
+        inFlight.delete(response);
+        if (!response.writableFinished) {
+          requestLogger().warn(
+            { method: request.method, path: (request.url ?? '').split('?')[0] },
+            'request aborted: the connection closed before the response was sent',
+          );
+        }
+      });
+      route(request, response, requestLogger).catch((error: unknown) => {
+        requestLogger().error({ err: error }, 'request failed');
+        if (!response.headersSent) sendJson(response, 500, errorBody('INTERNAL_SERVER_ERROR', 'Internal server error'));
+        else response.destroy();
+      });
+    },
+  );
 
   return {
     config,

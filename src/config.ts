@@ -25,6 +25,8 @@ const environmentSchema = z.object({
     .min(1024)
     .default(100 * 1024),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  // A client that sends its request slowly (slowloris) holds a connection only this long.
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   // Unset: OPERATION_TIMEOUT_MS + 1 s (see loadConfig).
   DATABASE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(1).optional(),
   GRAPHQL_IDE: booleanFlag.optional(),
@@ -68,6 +70,8 @@ export interface Config {
   maxPageSize: number;
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
+  /** How long a client may take to send a whole request, headers and body (408 after). */
+  requestTimeoutMs: number;
   /** PostgreSQL: how long to wait for any answer before counting the database unavailable (503). */
   databaseQueryTimeoutMs: number;
   ide: boolean;
@@ -105,6 +109,7 @@ export function loadConfig(environment: Environment = process.env): Config {
     maxPageSize: env.MAX_PAGE_SIZE,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     // Later than the operation's own budget by default: a query that is merely slow is cancelled
     // by statement_timeout and answered TIMEOUT; only a database that does not answer at all is
     // counted unavailable (and its connection dropped).

@@ -30,6 +30,7 @@ describe('node dist/main.js refuses invalid configuration', () => {
     ['LOG_LEVEL', 'loud'],
     ['NODE_ENV', 'staging'],
     ['BODY_LIMIT_BYTES', '12'],
+    ['REQUEST_TIMEOUT_MS', '50'],
   ])('%s=%s: exits non-zero, names the variable on stderr, touches nothing', async (variable, value) => {
     const main = spawnMain({
       DATABASE_URL: database.url,
