@@ -1,9 +1,9 @@
 import http from 'node:http';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
 import { httpRequest } from '../helpers/http-request';
 import { startServer, withServer, type TestServer } from '../helpers/server';
+import { rawRequest, sendRaw } from '../robustness/raw-http';
 
 /**
  * The HTTP protocol of /graphql: methods, content types, batching, mutations over GET and CSRF
@@ -233,26 +233,25 @@ describe('the /graphql protocol (sqlite)', () => {
 });
 
 describe('REQUEST_TIMEOUT_MS (sqlite)', () => {
-  /** Sends `head` and part of a body, then waits: resolves with all the server wrote and when it closed. */
-  function slowRequest(url: string, head: string, partialBody: string) {
-    const { hostname, port } = new URL(url);
-    const started = Date.now();
-    return new Promise<{ answer: string; closedAfterMs: number }>((resolve, reject) => {
-      const socket = net.connect(Number(port), hostname, () => socket.write(head + partialBody));
-      let answer = '';
-      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-      socket.on('error', reject);
-      socket.on('close', () => resolve({ answer, closedAfterMs: Date.now() - started }));
-    });
-  }
-
   it('answers 408 and closes the connection of a client that does not finish its body in time', async () => {
     await withServer({ REQUEST_TIMEOUT_MS: '1000' }, async (server) => {
-      const head =
-        'POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n' +
-        `Authorization: Bearer ${server.adminToken}\r\nContent-Length: 100\r\n\r\n`;
-      const { answer, closedAfterMs } = await slowRequest(server.graphqlUrl, head, '{"query":');
-      expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+      // Announces 100 bytes of body and sends 9.
+      const request = rawRequest({
+        headers: [
+          ['Host', 'localhost'],
+          ['Content-Type', 'application/json'],
+          ['Authorization', `Bearer ${server.adminToken}`],
+          ['Content-Length', '100'],
+        ],
+        body: '{"query":',
+        contentLength: false,
+      });
+      const started = Date.now();
+      const exchange = await sendRaw(Number(new URL(server.url).port), request, { timeoutMs: 10_000 });
+      const closedAfterMs = Date.now() - started;
+      expect(exchange.head).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+      expect(exchange.statuses).toEqual([408]);
+      expect(exchange.ending).toBe('closed');
       // The timeout is checked every quarter of it: the connection goes within 1 to 1.5 s.
       expect(closedAfterMs).toBeGreaterThanOrEqual(900);
       expect(closedAfterMs).toBeLessThan(5_000);
