@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config';
+import { ConfigError, loadConfig } from '../config';
 import { Database } from '../db/database';
 import { parseExpiry, parseScopes, TokenError, TokenService } from './token.service';
 
@@ -72,6 +72,7 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   const known =
     error instanceof TokenError ||
+    error instanceof ConfigError ||
     (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'));
   process.stderr.write(`${known ? (error as Error).message : String(error)}\n`);
   process.exitCode = 1;

@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { loadConfig } from '../config';
-import { createDataSource } from '../db/data-source';
+import { createDataSource, initializeDataSource } from '../db/data-source';
 
 /** Applies pending migrations and lists what ran (the service also migrates when it starts). */
 async function main(): Promise<void> {
-  const dataSource = createDataSource(loadConfig().databaseUrl);
-  await dataSource.initialize();
+  const { databaseUrl } = loadConfig();
+  const dataSource = createDataSource(databaseUrl);
+  await initializeDataSource(dataSource, databaseUrl);
   try {
     const applied = await dataSource.runMigrations({ transaction: 'each' });
     process.stdout.write(

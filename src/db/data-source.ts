@@ -1,6 +1,7 @@
 import path from 'node:path';
 import sqlite3 from 'sqlite3';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { ConfigError } from '../config';
 import { Person } from '../people/person.entity';
 import { ApiToken } from '../auth/token.entity';
 import { migrations } from './migrations';
@@ -64,4 +65,39 @@ export function dataSourceOptions(databaseUrl: string, settings: ConnectionSetti
 
 export function createDataSource(databaseUrl: string, settings: ConnectionSettings = {}): DataSource {
   return new DataSource(dataSourceOptions(databaseUrl, settings));
+}
+
+/** DATABASE_URL as it may be shown: its password replaced by `***`. */
+export function displayedDatabaseUrl(databaseUrl: string): string {
+  if (dialectOf(databaseUrl) === 'sqlite') return databaseUrl;
+  try {
+    const url = new URL(databaseUrl);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
+
+/** The driver's reason; a connection that tried several addresses fails with one per address. */
+function reasonOf(error: unknown): string {
+  if (error instanceof AggregateError && !error.message) {
+    return [...new Set(error.errors.map((inner: unknown) => reasonOf(inner)))].join('; ');
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Connects to (or opens) the database. Failing that, the start stops with one line naming
+ * DATABASE_URL (without its password) and the driver's reason, instead of a stack trace.
+ */
+export async function initializeDataSource(dataSource: DataSource, databaseUrl: string): Promise<void> {
+  try {
+    await dataSource.initialize();
+  } catch (error) {
+    throw new ConfigError(
+      `Cannot open the database of DATABASE_URL ${displayedDatabaseUrl(databaseUrl)}: ${reasonOf(error)}`,
+      { cause: error },
+    );
+  }
 }

@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { OperationBudget } from '../operation-budget';
-import { createDataSource, dialectOf, sqlitePath, type Dialect } from './data-source';
+import { createDataSource, dialectOf, initializeDataSource, sqlitePath, type Dialect } from './data-source';
 import { openSqlClient, type SqlClient, type SqlExecutor } from './sql-client';
 
 /**
@@ -29,7 +29,7 @@ export class Database {
       statementTimeoutMs: options.statementTimeoutMs,
       queryTimeoutMs: options.queryTimeoutMs,
     });
-    await dataSource.initialize();
+    await initializeDataSource(dataSource, databaseUrl);
     const dialect = dialectOf(databaseUrl);
     try {
       if (dialect === 'sqlite') {

@@ -1,5 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
@@ -90,6 +91,56 @@ describe('node dist/main.js where it cannot listen, or listens on IPv6', () => {
     main = started.main;
     expect(started.url).toMatch(/^http:\/\/\[::1\]:\d+$/);
     expect((await fetch(`${started.url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('a database that cannot be opened', () => {
+  /** A port on this machine that nothing listens on. */
+  async function closedPort(): Promise<number> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
+
+  const commands: [string, [string, ...string[]]][] = [
+    ['node dist/main.js', [process.execPath, 'dist/main.js']],
+    ['the token CLI', [process.execPath, 'dist/auth/token.cli.js', 'list']],
+    ['the migrate CLI', [process.execPath, 'dist/cli/migrate.js']],
+  ];
+
+  it.each(commands)(
+    'PostgreSQL not listening: %s exits 1 with one line naming DATABASE_URL and the reason, without the password',
+    async (_name, command) => {
+      const port = await closedPort();
+      const main = spawnMain(
+        { DATABASE_URL: `postgres://people:s3cret-pw@127.0.0.1:${port}/people`, PORT: '0', HOST: '127.0.0.1' },
+        command,
+      );
+      expect(await main.exited).toBe(1);
+      expect(main.stderr()).toBe(
+        `Cannot open the database of DATABASE_URL postgres://people:***@127.0.0.1:${port}/people: ` +
+          `connect ECONNREFUSED 127.0.0.1:${port}\n`,
+      );
+      expect(main.stdout()).toBe('');
+    },
+  );
+
+  it('a SQLite path that cannot be created: node dist/main.js exits 1 with one line naming DATABASE_URL', async () => {
+    const directory = mkdtempSync(path.join(os.tmpdir(), 'people-graph-'));
+    try {
+      // A regular file where the database's directory should be.
+      writeFileSync(path.join(directory, 'not-a-directory'), '');
+      const url = `sqlite:${path.join(directory, 'not-a-directory', 'people.sqlite')}`;
+      const main = spawnMain({ DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1' });
+      expect(await main.exited).toBe(1);
+      expect(main.stderr()).toMatch(new RegExp(`^Cannot open the database of DATABASE_URL ${url}: E[A-Z]+: .+\n$`));
+      expect(main.stderr().trim().split('\n')).toHaveLength(1);
+      expect(main.stdout()).toBe('');
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });
 
