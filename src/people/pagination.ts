@@ -1,7 +1,7 @@
 import { badUserInput } from '../errors';
 import type { Person } from './person.entity';
 import { PeopleOrder } from './person.inputs';
-import { hasUnstorableCharacters, tryNormalizeEmail } from './person.validation';
+import { isStorableId, tryNormalizeEmail } from './person.validation';
 
 export const DEFAULT_PAGE_SIZE = 25;
 
@@ -45,12 +45,6 @@ export function encodeCursor(order: PeopleOrder, person: Pick<Person, KeyPropert
 }
 
 const ORDER_NAMES = new Set<string>(Object.values(PeopleOrder));
-
-/**
- * The service makes UUIDs, but the id column holds any 36 characters (rows may come from an
- * import), and an id orders nothing but equal timestamps: any value the column could hold passes.
- */
-const isStorableId = (value: string) => value.length > 0 && value.length <= 36 && !hasUnstorableCharacters(value);
 
 /** Timestamps are stored as Date#toISOString writes them: a real instant, printed back the same. */
 function isStoredTimestamp(value: string): boolean {

@@ -1,6 +1,6 @@
 import type { Person } from './person.entity';
 import type { PeopleContext } from './person.resolver';
-import { tryNormalizeEmail } from './person.validation';
+import { isStorableId, tryNormalizeEmail } from './person.validation';
 
 export interface PersonReference {
   __typename: 'Person';
@@ -16,7 +16,9 @@ export async function resolvePersonReference(
   reference: PersonReference,
   context: PeopleContext,
 ): Promise<Person | null> {
-  if (typeof reference.id === 'string') return context.personLoaders.byId.load(reference.id);
+  if (typeof reference.id === 'string') {
+    return isStorableId(reference.id) ? context.personLoaders.byId.load(reference.id) : null;
+  }
   if (typeof reference.email === 'string') {
     const email = tryNormalizeEmail(reference.email);
     return email === null ? null : context.personLoaders.byEmail.load(email);

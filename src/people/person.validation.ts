@@ -16,6 +16,14 @@ const UNSTORABLE = /(?![\t\n])[\p{Cc}\p{Cs}]/u;
 /** True when `value` holds a character that is never stored (see UNSTORABLE). */
 export const hasUnstorableCharacters = (value: string) => UNSTORABLE.test(value);
 
+/**
+ * Whether the id column could hold `value`. The service makes UUIDs, but the column holds any 36
+ * characters (rows may come from an import). Anything else names no row, on either database
+ * (PostgreSQL would refuse a NUL in the query itself).
+ */
+export const isStorableId = (value: string) =>
+  value.length > 0 && value.length <= 36 && !hasUnstorableCharacters(value);
+
 const emailSchema = z
   .string()
   .transform((email) => email.trim().toLowerCase())

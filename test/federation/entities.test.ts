@@ -61,6 +61,26 @@ describe.each(databaseTargets)('federation _entities and _service on $kind', (ta
     expect(personQueries).toHaveLength(2);
   });
 
+  it('answers null for keys no row could have (NUL, lone surrogate, too long, empty) and still resolves the rest', async () => {
+    const [first, second] = stored;
+    const impossible = [
+      { id: 'ok\u0000' },
+      { id: '\ud800' },
+      { id: 'x'.repeat(37) },
+      { id: '' },
+      { email: 'a\u0000@b.io' },
+    ];
+    const representations = [
+      ...impossible.map((key) => ({ __typename: 'Person', ...key })),
+      { __typename: 'Person', id: first.id },
+      { __typename: 'Person', email: second.email },
+    ];
+    const reader = await server.createToken(['people:read']);
+    const result = await server.gql(ENTITIES, { representations }, reader);
+    expect(result.status).toBe(200);
+    expect(result.body).toEqual({ data: { _entities: [null, null, null, null, null, first, second] } });
+  });
+
   it('refuses a representation that is not an entity of this subgraph with BAD_USER_INPUT, unlogged', async () => {
     const reader = await server.createToken(['people:read']);
     // A real token sent as a __typename: it must reach neither the log nor the response.
