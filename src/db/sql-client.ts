@@ -28,6 +28,14 @@ export interface SqlClient {
   /** Calls `listener` with the text of every statement about to run; returns the unsubscribe. */
   observe(listener: StatementListener): () => void;
   /**
+   * The SQL for "now" in an UPDATE's SET, in `toISOString`'s form. PostgreSQL: the database's
+   * clock at the moment the row is written, after any row lock the statement waited for, and one
+   * clock for every replica of the service; a time taken before the statement would let a later
+   * version of a row carry an earlier `updatedAt`, which `updatedSince` readers would never see.
+   * SQLite: the service's clock, bound through `bind`: its one writer runs writes in turn.
+   */
+  writeTime(bind: (value: SqlValue) => string): string;
+  /**
    * A read outside any transaction, on a prepared statement. With a `budget`, it refuses to start
    * (TIMEOUT) once the operation's time budget has run out.
    */
@@ -209,6 +217,10 @@ class SqliteClient implements SqlClient {
     return this.observers.add(listener);
   }
 
+  writeTime(bind: (value: SqlValue) => string): string {
+    return bind(new Date().toISOString());
+  }
+
   async all<T = SqlRow>(sql: string, params?: readonly SqlValue[], budget?: OperationBudget): Promise<T[]> {
     budget?.throwIfExpired();
     return this.reader.all<T>(sql, params);
@@ -337,6 +349,11 @@ class PostgresClient implements SqlClient {
 
   observe(listener: StatementListener): () => void {
     return this.observers.add(listener);
+  }
+
+  writeTime(): string {
+    // clock_timestamp(), unlike now(), moves within a transaction and is read when the row is written.
+    return `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
   }
 
   async all<T = SqlRow>(sql: string, params?: readonly SqlValue[], budget?: OperationBudget): Promise<T[]> {

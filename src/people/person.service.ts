@@ -184,7 +184,7 @@ export class PersonService {
       const assignments = Object.entries(changes).map(
         ([field, value]) => `${columnOf(field as PersonField)} = ${parameters.add(value)}`,
       );
-      assignments.push(`updated_at = ${parameters.add(new Date().toISOString())}`, 'version = version + 1');
+      assignments.push(`updated_at = ${this.sql.writeTime((value) => parameters.add(value))}`, 'version = version + 1');
       let where = `email = ${parameters.add(email)}`;
       // Compare-and-set in the WHERE clause: the version check and the write are one statement.
       if (expectedVersion !== null) where += ` AND version = ${parameters.add(expectedVersion)}`;

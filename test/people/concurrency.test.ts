@@ -113,6 +113,29 @@ describe.each(databaseTargets)('concurrent requests on $kind', (target) => {
     expect(stored.body.data?.person).toEqual(results.find((result) => result.version === 21));
   });
 
+  it('50 concurrent updates of one person: a later version never carries an earlier updatedAt', async () => {
+    // updatedSince readers keep the latest updatedAt they saw; a newer version stamped earlier
+    // than an older one (its time taken before it waited for the row) would never reach them.
+    const email = 'clock@example.com';
+    const created = await server.gql(CREATE, { input: { email } });
+    expect(created.body.errors).toBeUndefined();
+
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => server.gql(UPDATE, { input: { email, team: `T${i}` } })),
+    );
+    expect(responses.map((response) => response.body.errors)).toEqual(Array(50).fill(undefined));
+    const stamps = responses
+      .map((response) => response.body.data?.updatePerson as { version: number; updatedAt: string })
+      .sort((a, b) => a.version - b.version);
+    expect(stamps.map((stamp) => stamp.version)).toEqual(Array.from({ length: 50 }, (_, i) => i + 2));
+    const backwards = stamps.filter((stamp, i) => i > 0 && stamp.updatedAt < stamps[i - 1].updatedAt);
+    expect(backwards).toEqual([]);
+    // Stamped in the form the service always writes (cursors and updatedSince compare it as text).
+    for (const { updatedAt } of stamps) expect(new Date(updatedAt).toISOString()).toBe(updatedAt);
+    const stored = await server.gql(GET, { email });
+    expect(stored.body.data?.person).toMatchObject(stamps[49]);
+  });
+
   it('20 concurrent updates with the same expectedVersion: exactly one applies, 19 CONFLICT', async () => {
     const email = 'cas-race@example.com';
     await server.gql(CREATE, { input: { email, firstName: 'Start' } });
