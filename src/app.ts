@@ -42,6 +42,22 @@ export interface App {
 
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,64}$/;
 
+/** Anything that may hold a token, also percent-encoded (`pgk%5F`); tested before decoding. */
+const MAY_HOLD_TOKEN = /pgk(_|%5f)/i;
+
+/**
+ * The request's path as logged: without the query string, and with every segment that holds a
+ * token (sent there by mistake, say `/graphql/${token}`) replaced by `[redacted]`.
+ */
+function loggedPath(request: IncomingMessage): string {
+  const path = (request.url ?? '').split('?')[0];
+  if (!MAY_HOLD_TOKEN.test(path)) return path;
+  return path
+    .split('/')
+    .map((segment) => (MAY_HOLD_TOKEN.test(segment) ? '[redacted]' : segment))
+    .join('/');
+}
+
 function sendJson(response: ServerResponse, status: number, body: string): void {
   response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
   response.end(body);
@@ -173,7 +189,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
           requestLogger().info(
             {
               method: request.method,
-              path: (request.url ?? '').split('?')[0],
+              path: loggedPath(request),
               status: response.statusCode,
               ms: Number(process.hrtime.bigint() - started) / 1e6,
             },
@@ -187,7 +203,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
         inFlight.delete(response);
         if (!response.writableFinished) {
           requestLogger().warn(
-            { method: request.method, path: (request.url ?? '').split('?')[0] },
+            { method: request.method, path: loggedPath(request) },
             'request aborted: the connection closed before the response was sent',
           );
         }
