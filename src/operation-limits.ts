@@ -71,10 +71,13 @@ function withPageSize(field: FieldNode, pageSizes: { default: number; max: numbe
     };
     return { ...field, arguments: [...(field.arguments ?? []), first] };
   }
+  // A variable may bring any size up to the maximum. A literal over it costs the maximum too: it
+  // is refused with BAD_USER_INPUT before a row is read, which the client should be told.
+  const overMax = (arg: ArgumentNode) => arg.value.kind !== Kind.INT || Number(arg.value.value) > pageSizes.max;
   return {
     ...field,
     arguments: (field.arguments ?? []).map((arg) =>
-      given.includes(arg) && arg.value.kind !== Kind.INT ? { ...arg, value: size(pageSizes.max) } : arg,
+      given.includes(arg) && overMax(arg) ? { ...arg, value: size(pageSizes.max) } : arg,
     ),
   };
 }
@@ -84,7 +87,8 @@ function withPageSize(field: FieldNode, pageSizes: { default: number; max: numbe
  * literal: `people(first: $n)` or a `people` left at its default page size would cost as if it
  * returned one row, and a client could ask for 100x more than the estimate. This rule hands the
  * cost rule a copy of the document where a page size given as a variable counts as MAX_PAGE_SIZE
- * (any value may come) and a missing one as the default page size (25). Static, so that Apollo's
+ * (any value may come), a literal over MAX_PAGE_SIZE as MAX_PAGE_SIZE, and a missing one as the
+ * default page size (25). Static, so that Apollo's
  * cache of validated documents stays correct.
  */
 function pageSizeAwareCost(costRule: ValidationRule, pageSizes: { default: number; max: number }): ValidationRule {

@@ -224,6 +224,27 @@ describe('operation limits with their defaults (sqlite)', () => {
     expect(two).toEqual({ status: 400, body: validationRefusal(/^Query Cost limit of 20000 exceeded, found \d+\.$/) });
   });
 
+  it.each(['first: 5000', 'last: 100000', 'first: 2147483647'])(
+    'a literal page size over MAX_PAGE_SIZE (%s) is BAD_USER_INPUT, as in a variable, not a cost refusal',
+    async (size) => {
+      const field = size.split(':')[0];
+      expect(await post(server, `{ people(${size}) { nodes { ${PERSON_FIELDS} } } }`)).toEqual({
+        status: 200,
+        body: {
+          data: null,
+          errors: [
+            {
+              message: `"${field}" must be between 1 and 100`,
+              locations: [{ line: 1, column: 3 }],
+              path: ['people'],
+              extensions: { code: 'BAD_USER_INPUT', field },
+            },
+          ],
+        },
+      });
+    },
+  );
+
   it('a page size in a variable costs as MAX_PAGE_SIZE, whatever value is sent', async () => {
     const sevenPages = (first: string) =>
       `${first === '$n' ? 'query($n: Int)' : ''} { ${[1, 2, 3, 4, 5, 6, 7].map((index) => page(`p${index}`, first)).join(' ')} }`;
