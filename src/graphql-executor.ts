@@ -1,20 +1,28 @@
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
 import {
   execute,
+  getNamedType,
   getVariableValues,
   GraphQLError,
+  isScalarType,
   type DocumentNode,
   type ExecutionResult,
   getLocation,
   visit,
+  visitWithTypeInfo,
   type FieldNode,
+  type GraphQLInputType,
   type GraphQLSchema,
   Kind,
   type OperationDefinitionNode,
+  TypeInfo,
+  type ValueNode,
 } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 
-type Compiled = CompiledQuery | ExecutionResult;
+/** An operation that graphql-jit would run differently from graphql-js: it runs on graphql-js. */
+const ON_GRAPHQL_JS = Symbol('on graphql-js');
+type Compiled = CompiledQuery | ExecutionResult | typeof ON_GRAPHQL_JS;
 
 /** The field nodes of a document by the line:column where each starts. */
 function fieldNodesByLocation(document: DocumentNode): Map<string, FieldNode> {
@@ -63,11 +71,42 @@ function runsSeveralMutations(operation: OperationDefinitionNode): boolean {
   return operation.operation === 'mutation' && (selections.length !== 1 || selections[0].kind !== Kind.FIELD);
 }
 
+const containsVariable = (value: ValueNode): boolean =>
+  value.kind === Kind.VARIABLE ||
+  (value.kind === Kind.LIST && value.values.some(containsVariable)) ||
+  (value.kind === Kind.OBJECT && value.fields.some((field) => containsVariable(field.value)));
+
+/**
+ * Whether the document writes a variable inside a list or object literal given to a scalar, such
+ * as `_entities(representations: [{ __typename: "Person", email: $email }])`. graphql-jit parses
+ * such a literal without the variables' values, so the representation would name nobody;
+ * graphql-js fills them in. (Variables inside input objects are fine on both.)
+ */
+function nestsVariablesInScalarLiterals(schema: GraphQLSchema, document: DocumentNode): boolean {
+  const typeInfo = new TypeInfo(schema);
+  let nests = false;
+  const check = (type: GraphQLInputType | null | undefined, value: ValueNode) => {
+    if (type && isScalarType(getNamedType(type)) && value.kind !== Kind.VARIABLE && containsVariable(value)) {
+      nests = true;
+    }
+  };
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Argument: (node) => check(typeInfo.getArgument()?.type, node.value),
+      ObjectField: (node) => check(typeInfo.getInputType(), node.value),
+    }),
+  );
+  return nests;
+}
+
 /**
  * Executes operations with graphql-jit instead of graphql-js: each operation is compiled once into
  * a plain JavaScript function, which resolves a page of people several times faster than walking
  * the AST for every field of every row. Apollo still parses, validates (operation limits
- * included), runs the plugins and formats errors; only execution changes.
+ * included), runs the plugins and formats errors; only execution changes. The operations graphql-jit
+ * would run differently (several mutations, variables inside scalar literals: see above) run on
+ * graphql-js.
  *
  * A bad variable gets graphql-js's own error, which Apollo answers with 400 BAD_USER_INPUT.
  * Compiled operations live as long as Apollo keeps their parsed document (its LRU document
@@ -77,10 +116,8 @@ function jitExecutor(schema: GraphQLSchema): GatewayExecutor {
   const compiledByDocument = new WeakMap<DocumentNode, Map<string | null, Compiled>>();
   return async ({ document, operation, operationName, request, context }) => {
     const variables = request.variables ?? {};
-    // No operation to run (an unknown operationName) or none this schema has (a subscription):
-    // graphql-js says why, in the words clients and Apollo expect. Several mutations: see above.
-    if (!operation || !schema.getRootType(operation.operation) || runsSeveralMutations(operation)) {
-      return execute({
+    const onGraphQLJs = () =>
+      execute({
         schema,
         document,
         // The name the client sent: `operationName` is that of the operation Apollo resolved.
@@ -88,14 +125,21 @@ function jitExecutor(schema: GraphQLSchema): GatewayExecutor {
         variableValues: variables,
         contextValue: context,
       });
-    }
+    // No operation to run (an unknown operationName) or none this schema has (a subscription):
+    // graphql-js says why, in the words clients and Apollo expect.
+    if (!operation || !schema.getRootType(operation.operation)) return onGraphQLJs();
     let byOperation = compiledByDocument.get(document);
     if (!byOperation) compiledByDocument.set(document, (byOperation = new Map()));
     let compiled = byOperation.get(operationName);
     if (!compiled) {
-      compiled = compileQuery(schema, document, operationName ?? undefined);
+      // Operations graphql-jit would run differently (see above) are found once per document.
+      compiled =
+        runsSeveralMutations(operation) || nestsVariablesInScalarLiterals(schema, document)
+          ? ON_GRAPHQL_JS
+          : compileQuery(schema, document, operationName ?? undefined);
       byOperation.set(operationName, compiled);
     }
+    if (compiled === ON_GRAPHQL_JS) return onGraphQLJs();
     if (!isCompiledQuery(compiled)) return withGraphQLJsErrors(compiled, document);
     const result = await compiled.query(undefined, context, variables);
     if (!('data' in result) && result.errors) {

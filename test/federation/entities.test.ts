@@ -81,6 +81,23 @@ describe.each(databaseTargets)('federation _entities and _service on $kind', (ta
     expect(result.body).toEqual({ data: { _entities: [null, null, null, null, null, first, second] } });
   });
 
+  it('fills in variables written inside the representations literal, as graphql-js does', async () => {
+    const [first, second] = stored;
+    const query = `query($email: String!, $id: _Any!) {
+      _entities(representations: [{ __typename: "Person", email: $email }, $id, { __typename: "Person", id: "${second.id}" }]) {
+        ... on Person { id email firstName }
+      }
+    }`;
+    const reader = await server.createToken(['people:read']);
+    const result = await server.gql(
+      query,
+      { email: first.email.toUpperCase(), id: { __typename: 'Person', id: second.id } },
+      reader,
+    );
+    expect(result.status).toBe(200);
+    expect(result.body).toEqual({ data: { _entities: [first, second, second] } });
+  });
+
   it('refuses a representation that is not an entity of this subgraph with BAD_USER_INPUT, unlogged', async () => {
     const reader = await server.createToken(['people:read']);
     // A real token sent as a __typename: it must reach neither the log nor the response.
