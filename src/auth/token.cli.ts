@@ -23,7 +23,10 @@ async function run(tokens: TokenService, argv: string[]): Promise<void> {
   const [command, target] = positionals;
 
   if (command === 'create') {
-    if (!values.name || !values.scopes) throw new TokenError(`create needs --name and --scopes\n${USAGE}`);
+    // Given but empty (`--scopes ''`) is not missing: the checks below say what is wrong with it.
+    if (values.name === undefined || values.scopes === undefined) {
+      throw new TokenError(`create needs --name and --scopes\n${USAGE}`);
+    }
     const created = await tokens.create(values.name, parseScopes(values.scopes), parseExpiry(values.expires));
     if (values.json) {
       const { id, name, token, scopes, expiresAt } = created;
@@ -39,7 +42,9 @@ async function run(tokens: TokenService, argv: string[]): Promise<void> {
   if (command === 'list') {
     const list = (await tokens.list()).map(({ tokenHash: _hash, ...metadata }) => metadata);
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(list)}\n`);
+      // Scopes as a list, as `create --json` prints them.
+      const listed = list.map((token) => ({ ...token, scopes: token.scopes.split(',') }));
+      process.stdout.write(`${JSON.stringify(listed)}\n`);
     } else {
       for (const token of list) {
         const state = token.revokedAt ? `revoked ${token.revokedAt}` : `expires ${token.expiresAt ?? 'never'}`;

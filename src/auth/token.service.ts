@@ -103,19 +103,19 @@ export class TokenService {
   }
 
   async create(name: string, scopes: Scope[], expiresAt: Date | null = null): Promise<CreatedToken> {
-    const trimmed = name.trim();
-    if (!/^[\w.:@-]{1,100}$/.test(trimmed)) {
-      throw new TokenError('A token name is 1-100 letters, digits or . _ : @ -');
+    // Refused, never trimmed: a name is stored as given or not at all.
+    if (!/^[\w.:@-]{1,100}$/.test(name)) {
+      throw new TokenError('A token name is 1-100 letters, digits or . _ : @ - (no spaces)');
     }
     // `revoke` takes a name or an id: a name shaped like an id could mean another token.
-    if (UUID_SHAPE.test(trimmed)) throw new TokenError('A token name may not look like a token id (a UUID)');
+    if (UUID_SHAPE.test(name)) throw new TokenError('A token name may not look like a token id (a UUID)');
     // Names are listed and logged; one that holds a token value would put the secret there.
-    if (looksLikeToken(trimmed))
+    if (looksLikeToken(name))
       throw new TokenError(`A token name may not contain "${TOKEN_PREFIX}": it would look like a token`);
     const token = generateToken();
     const record: ApiToken = {
       id: randomUUID(),
-      name: trimmed,
+      name,
       tokenHash: hashToken(token),
       scopes: scopes.join(','),
       createdAt: this.now().toISOString(),
@@ -132,7 +132,7 @@ export class TokenService {
         ),
       );
     } catch (error) {
-      if (isUniqueViolation(error)) throw new TokenError(`A token named "${trimmed}" already exists`);
+      if (isUniqueViolation(error)) throw new TokenError(`A token named "${name}" already exists`);
       throw error;
     }
     return { id: record.id, name: record.name, token, scopes, expiresAt: record.expiresAt };

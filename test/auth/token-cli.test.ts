@@ -127,7 +127,7 @@ describe.each(databaseTargets)('the token CLI (node dist/auth/token.cli.js) on $
     expect(ci).toEqual({
       id: created.id,
       name: 'ci',
-      scopes: 'people:read,people:write',
+      scopes: ['people:read', 'people:write'],
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       expiresAt: created.expiresAt,
       revokedAt: null,
@@ -175,6 +175,9 @@ describe.each(databaseTargets)('the token CLI (node dist/auth/token.cli.js) on $
       'Unknown scope "people:delete"; scopes are people:read, people:write, admin',
     ],
     ['no scopes', ['create', '--name', 'no-scope', '--scopes', ' , '], 'At least one scope is needed'],
+    ['empty scopes', ['create', '--name', 'no-scope', '--scopes', ''], 'At least one scope is needed'],
+    ['an empty name', ['create', '--name', '', '--scopes', 'admin'], 'A token name is 1-100 letters'],
+    ['a name with spaces around it', ['create', '--name', ' w4', '--scopes', 'admin'], 'A token name is 1-100 letters'],
     ['a missing --name', ['create', '--scopes', 'people:read'], 'create needs --name and --scopes'],
     ['a missing --scopes', ['create', '--name', 'no-scopes'], 'create needs --name and --scopes'],
     ['a duplicate name', ['create', '--name', 'ci', '--scopes', 'people:read'], 'A token named "ci" already exists'],
