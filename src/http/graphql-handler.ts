@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import Negotiator from 'negotiator';
 import type { Logger } from 'pino';
 import { errorBody, timeoutMessage } from '../errors';
 import { OperationBudget } from '../operation-budget';
@@ -22,6 +23,21 @@ function headerMapOf(request: IncomingMessage): HeaderMap {
   return headers;
 }
 
+const JSON_RESPONSE = 'application/json; charset=utf-8';
+const GRAPHQL_RESPONSE = 'application/graphql-response+json; charset=utf-8';
+
+/**
+ * The media type Apollo answers a request with (GraphQL over HTTP): application/json unless the
+ * client prefers application/graphql-response+json. The errors this handler answers itself follow
+ * it, so that a client sees one media type whoever refused its request.
+ */
+function negotiatedContentType(request: IncomingMessage): string {
+  const { accept } = request.headers;
+  if (!accept) return JSON_RESPONSE;
+  const preferred = new Negotiator({ headers: { accept } }).mediaType([JSON_RESPONSE, GRAPHQL_RESPONSE]);
+  return preferred === GRAPHQL_RESPONSE ? GRAPHQL_RESPONSE : JSON_RESPONSE;
+}
+
 function sendError(
   response: ServerResponse,
   status: number,
@@ -29,7 +45,7 @@ function sendError(
   message: string,
   headers: Record<string, string> = {},
 ): void {
-  response.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8' });
+  response.writeHead(status, { ...headers, 'content-type': negotiatedContentType(response.req) });
   response.end(errorBody(code, message));
 }
 

@@ -221,6 +221,44 @@ describe('the /graphql protocol (sqlite)', () => {
     expect(unprotected.status).toBe(400);
   });
 
+  it.each([
+    ['415 (text/plain)', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }, 415],
+    ['405 (PUT)', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' }, 405],
+    ['413', { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(200_000) }, 413],
+    ['400 (a batch)', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' }, 400],
+    ['400 (not JSON)', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' }, 400],
+  ])(
+    'answers its own refusals (%s) in the media type Apollo would: the one the client prefers',
+    async (_name, request, status) => {
+      const answer = (accept?: string) =>
+        httpRequest(server.graphqlUrl, {
+          ...request,
+          headers: { ...auth, ...request.headers, ...(accept ? { accept } : {}) },
+        });
+      const typeFor = async (accept?: string) => {
+        const response = await answer(accept);
+        expect(response.status).toBe(status);
+        expect(JSON.parse(response.text).errors[0].extensions.code).toEqual(expect.any(String));
+        return response.headers['content-type'];
+      };
+      expect(await typeFor()).toBe('application/json; charset=utf-8');
+      expect(await typeFor('application/json')).toBe('application/json; charset=utf-8');
+      expect(await typeFor('application/graphql-response+json')).toBe(
+        'application/graphql-response+json; charset=utf-8',
+      );
+      expect(await typeFor('application/graphql-response+json, application/json;q=0.9')).toBe(
+        'application/graphql-response+json; charset=utf-8',
+      );
+      // What Apollo answers to the same Accept for an error it raises itself (a parse error).
+      const apollo = await httpRequest(server.graphqlUrl, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+        body: JSON.stringify({ query: '{' }),
+      });
+      expect(apollo.headers['content-type']).toBe('application/graphql-response+json; charset=utf-8');
+    },
+  );
+
   it('keeps the body limit: 413 PAYLOAD_TOO_LARGE, whatever the method or batching', async () => {
     const huge = JSON.stringify([{ query: '{ __typename }', variables: { pad: 'x'.repeat(200 * 1024) } }]);
     const response = await httpRequest(server.graphqlUrl, {
