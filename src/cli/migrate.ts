@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { loadConfig } from '../config';
-import { createDataSource, initializeDataSource } from '../db/data-source';
+import { createDataSource, initializeDataSource, runMigrations } from '../db/data-source';
 
 /** Applies pending migrations and lists what ran (the service also migrates when it starts). */
 async function main(): Promise<void> {
@@ -8,7 +8,7 @@ async function main(): Promise<void> {
   const dataSource = createDataSource(databaseUrl);
   await initializeDataSource(dataSource, databaseUrl);
   try {
-    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    const applied = await runMigrations(dataSource);
     process.stdout.write(
       applied.length === 0
         ? 'Database is up to date.\n'

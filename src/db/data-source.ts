@@ -1,6 +1,6 @@
 import path from 'node:path';
 import sqlite3 from 'sqlite3';
-import { DataSource, type DataSourceOptions } from 'typeorm';
+import { DataSource, MigrationExecutor, type DataSourceOptions, type Migration } from 'typeorm';
 import { ConfigError } from '../config';
 import { Person } from '../people/person.entity';
 import { ApiToken } from '../auth/token.entity';
@@ -99,5 +99,39 @@ export async function initializeDataSource(dataSource: DataSource, databaseUrl: 
       `Cannot open the database of DATABASE_URL ${displayedDatabaseUrl(databaseUrl)}: ${reasonOf(error)}`,
       { cause: error },
     );
+  }
+}
+
+/** A fixed key: the PostgreSQL advisory lock under which this service's migrations run. */
+export const MIGRATION_LOCK_KEY = 7_301_948_526;
+
+/**
+ * Applies the pending migrations, each in its own transaction, and returns those it applied. On
+ * PostgreSQL they run on one connection holding an advisory lock, without a statement timeout:
+ * replicas that start together take turns (the first migrates, the others then find nothing
+ * pending, where they would race to create the same tables), and neither a long migration nor the
+ * wait for one is cut short by the service's `statement_timeout`.
+ */
+export async function runMigrations(dataSource: DataSource): Promise<Migration[]> {
+  const runner = dataSource.createQueryRunner();
+  const postgres = dataSource.options.type === 'postgres';
+  try {
+    if (postgres) {
+      await runner.query('SET statement_timeout = 0');
+      await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    }
+    const executor = new MigrationExecutor(dataSource, runner);
+    executor.transaction = 'each';
+    try {
+      return await executor.executePendingMigrations();
+    } finally {
+      if (postgres) {
+        await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+        // Back to the pool with the service's statement timeout.
+        await runner.query('RESET statement_timeout');
+      }
+    }
+  } finally {
+    await runner.release();
   }
 }

@@ -1,6 +1,13 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { OperationBudget } from '../operation-budget';
-import { createDataSource, dialectOf, initializeDataSource, sqlitePath, type Dialect } from './data-source';
+import {
+  createDataSource,
+  dialectOf,
+  initializeDataSource,
+  runMigrations,
+  sqlitePath,
+  type Dialect,
+} from './data-source';
 import { openSqlClient, type SqlClient, type SqlExecutor } from './sql-client';
 
 /**
@@ -36,7 +43,7 @@ export class Database {
         // WAL with FULL sync: a write that was answered survives a crash or power loss.
         await dataSource.query('PRAGMA synchronous = FULL');
       }
-      if (options.migrate ?? true) await dataSource.runMigrations({ transaction: 'each' });
+      if (options.migrate ?? true) await runMigrations(dataSource);
       const sql = await openSqlClient(dataSource, dialect, dialect === 'sqlite' ? sqlitePath(databaseUrl) : '');
       return new Database(dataSource, dialect, sql);
     } catch (error) {

@@ -1,5 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MIGRATION_LOCK_KEY } from '../../src/db/data-source';
+import { Database } from '../../src/db/database';
+import { migrations } from '../../src/db/migrations';
 import { postgresTarget, type TestDatabase } from '../helpers/databases';
 import { startServer, type GraphQLResponse, type TestServer } from '../helpers/server';
 
@@ -100,6 +103,58 @@ describe.skipIf(!postgresTarget)('two replicas on one PostgreSQL database', () =
       }
       const row = await direct.query('SELECT team, version FROM person WHERE email = $1', [email]);
       expect(row.rows).toEqual([{ team: winner.team, version: before.version + 1 }]);
+    }
+  });
+});
+
+describe.skipIf(!postgresTarget)('replicas starting at once on a fresh PostgreSQL database', () => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('a replica waits for a migration longer than its statement timeout, which then applies again', async () => {
+    const fresh = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
+    const migrating = new pg.Client({ connectionString: fresh.url });
+    await migrating.connect();
+    try {
+      // Another replica is migrating: it holds the lock for longer than this one's statement timeout.
+      await migrating.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      const opening = Database.open(fresh.url, { statementTimeoutMs: 100 });
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await migrating.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      const opened = await opening;
+      try {
+        // The timeout is back on the connections once the migrations are done.
+        await expect(opened.sql.all('SELECT pg_sleep(0.5)')).rejects.toThrow(/statement timeout/);
+      } finally {
+        await opened.close();
+      }
+    } finally {
+      await migrating.end();
+      await fresh.drop();
+    }
+  });
+
+  it('all start: one of them migrates, the others wait for it and find nothing left to do', async () => {
+    // As a deployment's replicas do: each opens the database (and migrates) at the same moment.
+    const opened = await Promise.allSettled(Array.from({ length: 6 }, () => Database.open(database.url)));
+    const failures = opened.flatMap((result) => (result.status === 'rejected' ? [String(result.reason)] : []));
+    for (const result of opened) if (result.status === 'fulfilled') await result.value.close();
+    expect(failures).toEqual([]);
+
+    const direct = new pg.Client({ connectionString: database.url });
+    await direct.connect();
+    try {
+      const { rows } = await direct.query<{ name: string }>('SELECT name FROM migrations ORDER BY id');
+      expect(rows.map((row) => row.name)).toEqual(migrations.map((migration) => migration.name));
+    } finally {
+      await direct.end();
     }
   });
 });
