@@ -17,7 +17,7 @@ import { ConfigError, type Config } from './config';
 import { Database } from './db/database';
 import { attributeError, createFormatError, errorBody, requestErrorsPlugin } from './errors';
 import { jitSchemaProvider } from './graphql-executor';
-import { loadGraphiQLPage } from './http/graphiql';
+import { isBrowserNavigation, loadGraphiQLPage } from './http/graphiql';
 import { handleGraphQL } from './http/graphql-handler';
 import { createRateLimiter, enforceRateLimit } from './http/rate-limit';
 import { createLogger } from './logger';
@@ -135,7 +135,18 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       }
     }
     if (path === '/graphql') {
-      if (ide?.wants(request)) return ide.serve(request, response);
+      if (isBrowserNavigation(request)) {
+        if (ide) return ide.serve(request, response);
+        // Without this, a browser would be shown Apollo's CSRF refusal, which explains nothing.
+        return sendJson(
+          response,
+          400,
+          errorBody(
+            'BAD_REQUEST',
+            'The browser IDE is off on this server (GRAPHQL_IDE); send GraphQL requests as POST with Content-Type: application/json',
+          ),
+        );
+      }
       return handleGraphQL(apollo, request, response, {
         bodyLimitBytes: config.bodyLimitBytes,
         operationTimeoutMs: config.operationTimeoutMs,

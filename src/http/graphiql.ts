@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import Negotiator from 'negotiator';
 
 /**
  * The browser IDE: a GraphiQL page served on GET /graphql to browsers (Accept: text/html).
@@ -26,9 +27,9 @@ const IDE_EXAMPLE_QUERY = `# People Graph
 #    with a token. To make one:
 #    npm run token -- create --name me
 #      --scopes people:read
-# 2. Shift-Ctrl-R (or the circular arrows,
-#    bottom left) loads the schema docs
-#    and autocompletion.
+# 2. The circular arrows (bottom left)
+#    load the schema docs and
+#    autocompletion.
 # 3. Ctrl-Enter (or the pink button) runs
 #    this query.
 {
@@ -62,9 +63,22 @@ interface Representation {
   etag: string;
 }
 
+/**
+ * True for a browser navigation: a GET or HEAD whose Accept header prefers HTML to GraphQL's JSON
+ * (q-values honoured: `text/html;q=0`, or HTML ranked below JSON, is an API client's request).
+ */
+export function isBrowserNavigation(request: IncomingMessage): boolean {
+  const { accept } = request.headers;
+  if ((request.method !== 'GET' && request.method !== 'HEAD') || !accept) return false;
+  const preferred = new Negotiator({ headers: { accept } }).mediaType([
+    'application/json',
+    'application/graphql-response+json',
+    'text/html',
+  ]);
+  return preferred === 'text/html';
+}
+
 export interface GraphiQLPage {
-  /** True for a browser navigation: GET or HEAD whose Accept header includes text/html. */
-  wants(request: IncomingMessage): boolean;
   /** Answers with the page (200), or 304 when the client's If-None-Match matches. */
   serve(request: IncomingMessage, response: ServerResponse): void;
 }
@@ -142,8 +156,6 @@ async function renderPage(): Promise<GraphiQLPage> {
   };
 
   return {
-    wants: (request) =>
-      (request.method === 'GET' || request.method === 'HEAD') && /\btext\/html\b/i.test(request.headers.accept ?? ''),
     serve: (request, response) => {
       const useGzip = acceptsEncoding(request.headers['accept-encoding'], 'gzip');
       const chosen = useGzip ? gzipped : plain;

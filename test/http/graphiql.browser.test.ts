@@ -145,6 +145,23 @@ describe('GET /graphql from a browser serves the GraphiQL page', () => {
     const anonymous = await server.gql('{ people(first: 1) { totalCount } }', undefined, null);
     expect(anonymous.status).toBe(401);
   });
+
+  it.each([
+    'text/html;q=0, application/json',
+    'application/graphql-response+json, application/json, text/html;q=0.1',
+    'application/json, text/html',
+    '*/*',
+  ])('a GET whose Accept (%s) does not prefer HTML gets GraphQL, not the page', async (accept) => {
+    const url = `${server.graphqlUrl}?query=${encodeURIComponent('{ people(first: 1) { totalCount } }')}`;
+    const response = await rawGet(url, {
+      accept,
+      authorization: `Bearer ${server.adminToken}`,
+      'apollo-require-preflight': 'true',
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^application\/(graphql-response\+)?json/);
+    expect(JSON.parse(response.body.toString('utf8'))).toEqual({ data: { people: { totalCount: 0 } } });
+  });
 });
 
 describe('GRAPHQL_IDE and GRAPHQL_INTROSPECTION', () => {
@@ -153,7 +170,16 @@ describe('GRAPHQL_IDE and GRAPHQL_INTROSPECTION', () => {
       expect(await isIdePage(server)).toBe(false);
       const response = await rawGet(server.graphqlUrl, { accept: BROWSER_ACCEPT });
       expect(response.status).toBe(400);
-      expect(response.body.toString('utf8')).not.toContain('renderYogaGraphiQL');
+      // Told that the IDE is off, not accused of cross-site request forgery.
+      expect(JSON.parse(response.body.toString('utf8'))).toEqual({
+        errors: [
+          {
+            message:
+              'The browser IDE is off on this server (GRAPHQL_IDE); send GraphQL requests as POST with Content-Type: application/json',
+            extensions: { code: 'BAD_REQUEST' },
+          },
+        ],
+      });
     });
   });
 
