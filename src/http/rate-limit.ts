@@ -147,17 +147,24 @@ declare module 'ioredis' {
 /** How long the service waits for Redis at start, and for one command, before falling back. */
 const CONNECT_TIMEOUT_MS = 2_000;
 const COMMAND_TIMEOUT_MS = 500;
+/** While Redis is down, how often one request tries it again (the others do not wait for it). */
+const PROBE_INTERVAL_MS = 1_000;
 
 /**
  * Buckets shared by every replica through Redis. While Redis cannot be reached, requests are never
  * refused because of it: each replica falls back to its own in-memory buckets (the same limit,
  * per replica), logs one warning, and goes back to the shared buckets once Redis answers again.
+ * A Redis that stops answering without closing the connection costs each command its timeout, so
+ * while it is down only one request at a time, at most once a PROBE_INTERVAL_MS, tries it; the
+ * others take the in-memory bucket at once.
  */
 export class RedisRateLimiter implements RateLimiter {
   private readonly redis: Redis;
   private readonly fallback: MemoryRateLimiter;
   private readonly ttlMs: string;
   private degraded = false;
+  private probing = false;
+  private nextProbeAt = 0;
 
   private constructor(
     private readonly settings: RateLimitSettings & { redisUrl: string },
@@ -191,6 +198,9 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   async take(key: string): Promise<RateDecision> {
+    if (this.degraded && (this.probing || performance.now() < this.nextProbeAt)) return this.fallback.takeNow(key);
+    const probe = this.degraded;
+    this.probing ||= probe;
     let allowed: number;
     let waitMs: number;
     try {
@@ -203,6 +213,8 @@ export class RedisRateLimiter implements RateLimiter {
     } catch (error) {
       this.markDown(error);
       return this.fallback.takeNow(key);
+    } finally {
+      if (probe) this.probing = false;
     }
     this.markUp();
     if (allowed === 1) return ALLOWED;
@@ -210,6 +222,7 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private markDown(error: unknown): void {
+    this.nextProbeAt = performance.now() + PROBE_INTERVAL_MS;
     if (this.degraded) return;
     this.degraded = true;
     // The message only: the URL, which may hold a password, is never logged.

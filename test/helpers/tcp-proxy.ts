@@ -15,6 +15,8 @@ export interface TcpProxy {
   readonly mode: ProxyMode;
   /** Connections accepted so far, in any mode. */
   readonly accepted: number;
+  /** Chunks the clients sent that the blackhole swallowed (about one per request written). */
+  readonly swallowed: number;
   setMode(mode: ProxyMode): void;
   close(): Promise<void>;
 }
@@ -27,6 +29,7 @@ interface Pair {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let mode: ProxyMode = 'up';
   let accepted = 0;
+  let swallowed = 0;
   const pairs = new Set<Pair>();
 
   // The service's side is reset (RST), as a network failure would; PostgreSQL's side is closed.
@@ -42,8 +45,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     // Read and discard, so that nothing reaches the other side and no buffer fills up.
     pair.client.removeAllListeners('data');
     pair.upstream?.removeAllListeners('data');
-    pair.client.on('data', () => undefined);
+    pair.client.on('data', () => {
+      swallowed += 1;
+    });
     pair.upstream?.on('data', () => undefined);
+    // unpipe left both paused: a 'data' listener alone would not read.
+    pair.client.resume();
+    pair.upstream?.resume();
   };
 
   const server = net.createServer((client) => {
@@ -71,6 +79,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     get accepted() {
       return accepted;
+    },
+    get swallowed() {
+      return swallowed;
     },
     setMode(next) {
       if (next === mode) return;

@@ -432,5 +432,22 @@ describe('rate limiting when Redis is unreachable', () => {
       expect(messages.filter((message) => /Redis unreachable/.test(message)).length).toBeGreaterThanOrEqual(2);
       expect(messages.filter((message) => /Redis reachable again/.test(message)).length).toBeGreaterThanOrEqual(2);
     });
+
+    it('while Redis hangs, requests do not each wait for it: one probe at a time, the rest use local buckets', async () => {
+      await waitUntilShared();
+      const hang = await namedToken(server, 'hang');
+      proxy.setMode('blackhole');
+      const swallowedBefore = proxy.swallowed;
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i += 1) statuses.push((await server.gql(QUERY, undefined, hang.secret)).status);
+      // Answered from this replica's buckets: the burst of 3, then 429s.
+      expect(statuses).toEqual([200, 200, 200, ...Array(17).fill(429)]);
+      // The first request found Redis silent; after it, one probe a second at most. Without the
+      // probe rule each of the 20 sent its command and waited out the command timeout.
+      expect(proxy.swallowed - swallowedBefore).toBeLessThanOrEqual(5);
+
+      proxy.setMode('up');
+      await waitUntilShared();
+    });
   });
 });
