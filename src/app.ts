@@ -79,9 +79,11 @@ function listenError(error: NodeJS.ErrnoException, config: Config): Error {
 /** Builds the whole service (database, schema, Apollo, HTTP routes) without listening. */
 export async function createApp(config: Config, options: { logDestination?: DestinationStream } = {}): Promise<App> {
   const logger = createLogger(config, options.logDestination);
-  // On PostgreSQL the server itself also cancels any statement that outlives an operation's budget.
+  // On PostgreSQL the server itself also cancels any statement that outlives an operation's budget,
+  // or the client's wait for it: a statement the client gave up on would otherwise hold its
+  // server session (and locks) after the client dropped the connection and opened another.
   const database = await Database.open(config.databaseUrl, {
-    statementTimeoutMs: config.operationTimeoutMs,
+    statementTimeoutMs: Math.min(config.operationTimeoutMs, config.databaseQueryTimeoutMs),
     queryTimeoutMs: config.databaseQueryTimeoutMs,
   });
   const tokens = new TokenService(database, { cacheTtlMs: config.tokenCacheTtlMs });

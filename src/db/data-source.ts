@@ -107,31 +107,38 @@ export const MIGRATION_LOCK_KEY = 7_301_948_526;
 
 /**
  * Applies the pending migrations, each in its own transaction, and returns those it applied. On
- * PostgreSQL they run on one connection holding an advisory lock, without a statement timeout:
- * replicas that start together take turns (the first migrates, the others then find nothing
- * pending, where they would race to create the same tables), and neither a long migration nor the
- * wait for one is cut short by the service's `statement_timeout`.
+ * PostgreSQL they run on one connection that holds an advisory lock meanwhile: replicas that start
+ * together take turns (the first migrates, the others then find nothing pending), where they
+ * would race to create the same tables and all but one fail to start.
  */
 export async function runMigrations(dataSource: DataSource): Promise<Migration[]> {
   const runner = dataSource.createQueryRunner();
   const postgres = dataSource.options.type === 'postgres';
   try {
-    if (postgres) {
-      await runner.query('SET statement_timeout = 0');
-      await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    }
+    if (postgres) await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     const executor = new MigrationExecutor(dataSource, runner);
     executor.transaction = 'each';
     try {
       return await executor.executePendingMigrations();
     } finally {
-      if (postgres) {
-        await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
-        // Back to the pool with the service's statement timeout.
-        await runner.query('RESET statement_timeout');
-      }
+      if (postgres) await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
   } finally {
     await runner.release();
+  }
+}
+
+/**
+ * Applies the pending migrations of DATABASE_URL on a connection of its own, without the service's
+ * statement and query timeouts, so that neither a long migration nor the wait for another
+ * replica's is cut short (`npm run migrate`, and the service's start on PostgreSQL).
+ */
+export async function migrateDatabase(databaseUrl: string): Promise<Migration[]> {
+  const dataSource = createDataSource(databaseUrl);
+  await initializeDataSource(dataSource, databaseUrl);
+  try {
+    return await runMigrations(dataSource);
+  } finally {
+    await dataSource.destroy();
   }
 }

@@ -4,6 +4,7 @@ import {
   createDataSource,
   dialectOf,
   initializeDataSource,
+  migrateDatabase,
   runMigrations,
   sqlitePath,
   type Dialect,
@@ -32,18 +33,22 @@ export class Database {
     databaseUrl: string,
     options: { migrate?: boolean; statementTimeoutMs?: number; queryTimeoutMs?: number } = {},
   ): Promise<Database> {
+    const dialect = dialectOf(databaseUrl);
+    const migrate = options.migrate ?? true;
+    // PostgreSQL migrates on a connection without this pool's timeouts (see migrateDatabase).
+    if (migrate && dialect === 'postgres') await migrateDatabase(databaseUrl);
     const dataSource = createDataSource(databaseUrl, {
       statementTimeoutMs: options.statementTimeoutMs,
       queryTimeoutMs: options.queryTimeoutMs,
     });
     await initializeDataSource(dataSource, databaseUrl);
-    const dialect = dialectOf(databaseUrl);
     try {
       if (dialect === 'sqlite') {
         // WAL with FULL sync: a write that was answered survives a crash or power loss.
         await dataSource.query('PRAGMA synchronous = FULL');
+        // On its own connection: `sqlite::memory:` exists only on this one.
+        if (migrate) await runMigrations(dataSource);
       }
-      if (options.migrate ?? true) await runMigrations(dataSource);
       const sql = await openSqlClient(dataSource, dialect, dialect === 'sqlite' ? sqlitePath(databaseUrl) : '');
       return new Database(dataSource, dialect, sql);
     } catch (error) {

@@ -118,14 +118,14 @@ describe.skipIf(!postgresTarget)('replicas starting at once on a fresh PostgreSQ
     await database?.drop();
   });
 
-  it('a replica waits for a migration longer than its statement timeout, which then applies again', async () => {
+  it('a replica waits for a migration longer than its statement and query timeouts, which then apply again', async () => {
     const fresh = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
     const migrating = new pg.Client({ connectionString: fresh.url });
     await migrating.connect();
     try {
       // Another replica is migrating: it holds the lock for longer than this one's statement timeout.
       await migrating.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-      const opening = Database.open(fresh.url, { statementTimeoutMs: 100 });
+      const opening = Database.open(fresh.url, { statementTimeoutMs: 100, queryTimeoutMs: 300 });
       await new Promise((resolve) => setTimeout(resolve, 600));
       await migrating.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
       const opened = await opening;

@@ -309,3 +309,39 @@ describe.skipIf(!postgresTarget)('operations held up past OPERATION_TIMEOUT_MS (
     });
   });
 });
+
+describe.skipIf(!postgresTarget)('DATABASE_QUERY_TIMEOUT_MS below OPERATION_TIMEOUT_MS (postgres)', () => {
+  it('a query the service gave up on is cancelled in the database too: no session left waiting', async () => {
+    const database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
+    const server = await startServer(database.url, { OPERATION_TIMEOUT_MS: '8000', DATABASE_QUERY_TIMEOUT_MS: '400' });
+    const locker = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    const waitingOnLock = async () =>
+      (
+        await locker.query(
+          `SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`,
+        )
+      ).rows;
+    try {
+      expect((await post(server, '{ people(first: 1) { totalCount } }')).status).toBe(200);
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE person IN ACCESS EXCLUSIVE MODE');
+      const answers = await Promise.all(
+        Array.from({ length: 4 }, () => post(server, '{ people(first: 1) { totalCount } }')),
+      );
+      // The service stopped waiting after DATABASE_QUERY_TIMEOUT_MS and dropped the connections ...
+      expect(answers.map((answer) => [answer.status, answer.body.errors?.[0]?.extensions?.code])).toEqual(
+        Array(4).fill([503, 'SERVICE_UNAVAILABLE']),
+      );
+      // ... and the database cancelled their statements as well, long before the 8 s budget, so
+      // that abandoned sessions do not pile up while the lock is held.
+      await expect.poll(waitingOnLock, { timeout: 4_000 }).toEqual([]);
+    } finally {
+      await locker.query('ROLLBACK');
+      await locker.end();
+      await server.close();
+      await database.drop();
+    }
+  });
+});
