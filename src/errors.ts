@@ -137,6 +137,9 @@ const UNAVAILABLE_CODES = new Set([
   'EAI_AGAIN',
   '08001', // sqlclient_unable_to_establish_sqlconnection
   '08004', // sqlserver_rejected_establishment_of_sqlconnection
+  // read_only_sql_transaction: a standby or a demoted primary, which takes no writes until the
+  // service reaches the new primary; not a fault of the request.
+  '25006',
 ]);
 
 /** PostgreSQL cancelled a statement that ran past `statement_timeout` (the time budget). */

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresTarget, type TestDatabase } from '../helpers/databases';
 import { printedAdminToken, startMain, stopMain, type MainProcess, killMain } from '../helpers/main-process';
+import { startServer, type TestServer } from '../helpers/server';
 import { startTcpProxy, type ProxyMode, type TcpProxy } from '../helpers/tcp-proxy';
 
 if (!postgresTarget) {
@@ -194,5 +195,48 @@ describe.skipIf(!postgresTarget)('database outage: PostgreSQL behind a TCP proxy
     expect(main.stdout()).toContain('"msg":"database unavailable"');
     expect(main.stderr()).toBe('');
     expect(await stopMain(main)).toBe(0);
+  });
+});
+
+describe.skipIf(!postgresTarget)('a PostgreSQL that takes no writes (a standby, or a demoted primary)', () => {
+  it('answers writes 503 SERVICE_UNAVAILABLE, not 500, and reads as usual', async () => {
+    const database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
+    let server: TestServer | undefined;
+    try {
+      server = await startServer(database.url);
+      // From now on every session is read-only, as on a hot standby: the service's current
+      // connections are ended, so that it reconnects to a database that takes no writes.
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      await admin.query(
+        `ALTER DATABASE "${new URL(database.url).pathname.slice(1)}" SET default_transaction_read_only = on`,
+      );
+      await admin.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      await admin.end();
+      // The ended connections fail once, as any dropped connection does: wait until reads work.
+      await expect.poll(async () => (await (server as TestServer).gql(PAGE)).status).toBe(200);
+
+      const write = await server.gql(CREATE, { input: { email: 'standby@example.com' } });
+      expect(write.status).toBe(503);
+      expect(write.body).toEqual({
+        data: null,
+        errors: [
+          {
+            message: 'Service temporarily unavailable',
+            locations: [{ line: 1, column: 47 }],
+            path: ['createPerson'],
+            extensions: { code: 'SERVICE_UNAVAILABLE' },
+          },
+        ],
+      });
+      const read = await server.gql(PAGE);
+      expect(read.status).toBe(200);
+      expect(read.body).toEqual({ data: { people: { totalCount: 0, nodes: [] } } });
+    } finally {
+      await server?.close();
+      await database.drop();
+    }
   });
 });
