@@ -85,6 +85,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
   const database = await Database.open(config.databaseUrl, {
     statementTimeoutMs: Math.min(config.operationTimeoutMs, config.databaseQueryTimeoutMs),
     queryTimeoutMs: config.databaseQueryTimeoutMs,
+    poolSize: config.databasePoolSize,
   });
   const tokens = new TokenService(database, { cacheTtlMs: config.tokenCacheTtlMs });
   const people = new PersonService(database, config.maxPageSize);

@@ -12,6 +12,10 @@ const databaseUrl = z
     message: 'must be sqlite:<path> (e.g. sqlite:./data/people.sqlite, sqlite::memory:) or postgres://…',
   });
 
+/** Timers: at most a day (setTimeout and PostgreSQL's statement_timeout stop at 2^31 - 1 ms). */
+const MAX_TIMER_MS = 86_400_000;
+const milliseconds = (min: number) => z.coerce.number().int().min(min).max(MAX_TIMER_MS);
+
 const environmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -24,11 +28,13 @@ const environmentSchema = z.object({
     .int()
     .min(1024)
     .default(100 * 1024),
-  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  SHUTDOWN_TIMEOUT_MS: milliseconds(0).default(10_000),
   // A client that sends its request slowly (slowloris) holds a connection only this long.
-  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  REQUEST_TIMEOUT_MS: milliseconds(100).default(30_000),
   // Unset: OPERATION_TIMEOUT_MS + 1 s (see loadConfig).
-  DATABASE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(1).optional(),
+  DATABASE_QUERY_TIMEOUT_MS: milliseconds(1).optional(),
+  // PostgreSQL connections per process: replicas x this must stay below max_connections.
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(20),
   GRAPHQL_IDE: booleanFlag.optional(),
   GRAPHQL_INTROSPECTION: booleanFlag.optional(),
   GRAPHQL_STACKTRACES: booleanFlag.default(false),
@@ -40,7 +46,7 @@ const environmentSchema = z.object({
   MAX_TOKENS: z.coerce.number().int().min(1).default(1000),
   MAX_COST: z.coerce.number().int().min(1).default(20_000),
   TOKEN_CACHE_TTL_MS: z.coerce.number().int().min(0).max(300_000).default(1_000),
-  OPERATION_TIMEOUT_MS: z.coerce.number().int().min(1).default(10_000),
+  OPERATION_TIMEOUT_MS: milliseconds(1).default(10_000),
   // Rate limiting per token (README "Rate limiting"); 0 turns it off, fractions are allowed.
   RATE_LIMIT_PER_SECOND: z.coerce
     .number()
@@ -74,6 +80,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** PostgreSQL: how long to wait for any answer before counting the database unavailable (503). */
   databaseQueryTimeoutMs: number;
+  /** PostgreSQL: the most connections this process opens (DATABASE_POOL_SIZE). */
+  databasePoolSize: number;
   ide: boolean;
   introspection: boolean;
   stacktraces: boolean;
@@ -114,6 +122,7 @@ export function loadConfig(environment: Environment = process.env): Config {
     // by statement_timeout and answered TIMEOUT; only a database that does not answer at all is
     // counted unavailable (and its connection dropped).
     databaseQueryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS ?? env.OPERATION_TIMEOUT_MS + QUERY_TIMEOUT_MARGIN_MS,
+    databasePoolSize: env.DATABASE_POOL_SIZE,
     ide: env.GRAPHQL_IDE ?? !production,
     introspection: env.GRAPHQL_INTROSPECTION ?? !production,
     stacktraces: env.GRAPHQL_STACKTRACES,

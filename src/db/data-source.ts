@@ -34,6 +34,8 @@ export interface ConnectionSettings {
    * pool, so that a silent network (no RST, no FIN) cannot hold requests or connections forever.
    */
   queryTimeoutMs?: number;
+  /** PostgreSQL: the most connections this process opens (DATABASE_POOL_SIZE); unset: 20. */
+  poolSize?: number;
 }
 
 /** The TypeORM options for a DATABASE_URL: the service, its CLIs and ormconfig.ts share these. */
@@ -54,7 +56,7 @@ export function dataSourceOptions(databaseUrl: string, settings: ConnectionSetti
     type: 'postgres',
     url: databaseUrl,
     extra: {
-      max: 20,
+      max: settings.poolSize ?? 20,
       connectionTimeoutMillis: 3000,
       // Sent in each connection's startup message: no extra round trip per statement.
       ...(settings.statementTimeoutMs ? { statement_timeout: settings.statementTimeoutMs } : {}),

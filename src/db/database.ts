@@ -7,6 +7,7 @@ import {
   migrateDatabase,
   runMigrations,
   sqlitePath,
+  type ConnectionSettings,
   type Dialect,
 } from './data-source';
 import { openSqlClient, type SqlClient, type SqlExecutor } from './sql-client';
@@ -29,18 +30,13 @@ export class Database {
    * `queryTimeoutMs` (PostgreSQL): the client gives up on any query unanswered for that long
    * (see ConnectionSettings).
    */
-  static async open(
-    databaseUrl: string,
-    options: { migrate?: boolean; statementTimeoutMs?: number; queryTimeoutMs?: number } = {},
-  ): Promise<Database> {
+  static async open(databaseUrl: string, options: { migrate?: boolean } & ConnectionSettings = {}): Promise<Database> {
     const dialect = dialectOf(databaseUrl);
     const migrate = options.migrate ?? true;
     // PostgreSQL migrates on a connection without this pool's timeouts (see migrateDatabase).
     if (migrate && dialect === 'postgres') await migrateDatabase(databaseUrl);
-    const dataSource = createDataSource(databaseUrl, {
-      statementTimeoutMs: options.statementTimeoutMs,
-      queryTimeoutMs: options.queryTimeoutMs,
-    });
+    const { migrate: _migrate, ...settings } = options;
+    const dataSource = createDataSource(databaseUrl, settings);
     await initializeDataSource(dataSource, databaseUrl);
     try {
       if (dialect === 'sqlite') {

@@ -158,3 +158,41 @@ describe.skipIf(!postgresTarget)('replicas starting at once on a fresh PostgreSQ
     }
   });
 });
+
+describe.skipIf(!postgresTarget)('DATABASE_POOL_SIZE', () => {
+  it("bounds the replica's connections to PostgreSQL, however many requests wait", async () => {
+    const database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
+    const server = await startServer(database.url, { DATABASE_POOL_SIZE: '2', OPERATION_TIMEOUT_MS: '2000' });
+    const locker = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    // Outside the locker's transaction, which would see one cached snapshot of pg_stat_activity.
+    const watcher = new pg.Client({ connectionString: database.url });
+    await watcher.connect();
+    const serviceConnections = async () =>
+      Number(
+        (
+          await watcher.query<{ count: string }>(
+            `SELECT COUNT(*) AS count FROM pg_stat_activity
+              WHERE datname = current_database() AND pid NOT IN (pg_backend_pid(), $1)`,
+            [(locker as unknown as { processID: number }).processID],
+          )
+        ).rows[0].count,
+      );
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE person IN ACCESS EXCLUSIVE MODE');
+      const answers = Promise.all(Array.from({ length: 6 }, () => server.gql('{ people(first: 1) { totalCount } }')));
+      // Two of the six wait on the lock inside the database; the other four wait for a connection.
+      await expect.poll(serviceConnections, { timeout: 5_000 }).toBe(2);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await serviceConnections()).toBe(2);
+      await locker.query('ROLLBACK');
+      expect((await answers).every((answer) => answer.status < 500 || answer.status === 503)).toBe(true);
+    } finally {
+      await watcher.end();
+      await locker.end();
+      await server.close();
+      await database.drop();
+    }
+  });
+});

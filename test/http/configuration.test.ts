@@ -32,6 +32,10 @@ describe('node dist/main.js refuses invalid configuration', () => {
     ['NODE_ENV', 'staging'],
     ['BODY_LIMIT_BYTES', '12'],
     ['REQUEST_TIMEOUT_MS', '50'],
+    ['OPERATION_TIMEOUT_MS', '3000000000'],
+    ['SHUTDOWN_TIMEOUT_MS', '3000000000'],
+    ['DATABASE_QUERY_TIMEOUT_MS', '3000000000'],
+    ['DATABASE_POOL_SIZE', '0'],
   ])('%s=%s: exits non-zero, names the variable on stderr, touches nothing', async (variable, value) => {
     const main = spawnMain({
       DATABASE_URL: database.url,
