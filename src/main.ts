@@ -3,12 +3,24 @@ import { createApp } from './app';
 import { createFirstAdminToken } from './auth/bootstrap';
 import { ConfigError, loadConfig } from './config';
 
+/** Stops the process, exit 0, on a signal that arrives before the service is built. */
+function stopBeforeStart(signal: NodeJS.Signals): void {
+  // Nothing was served, so nothing drains; a migration in progress rolls back with its connection.
+  process.stderr.write(`people-graph stopped by ${signal} before it had started\n`);
+  process.exit(0);
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
+  // Building the service may wait (for the database, or for another replica's migrations).
+  process.once('SIGTERM', stopBeforeStart);
+  process.once('SIGINT', stopBeforeStart);
   const app = await createApp(config);
+  process.removeListener('SIGTERM', stopBeforeStart);
+  process.removeListener('SIGINT', stopBeforeStart);
 
   // Signal handlers are installed before listening: a SIGTERM that arrives while the service
-  // starts (or prints its first token) must still drain and exit 0, not kill the process.
+  // starts listening (or prints its first token) must still drain and exit 0, not kill the process.
   let starting: Promise<unknown> = Promise.resolve();
   let stopping = false;
   const stop = (signal: string) => {

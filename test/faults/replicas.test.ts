@@ -4,6 +4,7 @@ import { MIGRATION_LOCK_KEY } from '../../src/db/data-source';
 import { Database } from '../../src/db/database';
 import { migrations } from '../../src/db/migrations';
 import { postgresTarget, type TestDatabase } from '../helpers/databases';
+import { spawnMain } from '../helpers/main-process';
 import { startServer, type GraphQLResponse, type TestServer } from '../helpers/server';
 
 if (!postgresTarget) {
@@ -135,6 +136,30 @@ describe.skipIf(!postgresTarget)('replicas starting at once on a fresh PostgreSQ
       } finally {
         await opened.close();
       }
+    } finally {
+      await migrating.end();
+      await fresh.drop();
+    }
+  });
+
+  it("SIGTERM while a replica waits for another one's migrations: it stops at once, exit 0", async () => {
+    const fresh = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
+    const migrating = new pg.Client({ connectionString: fresh.url });
+    await migrating.connect();
+    try {
+      await migrating.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      const main = spawnMain({ DATABASE_URL: fresh.url, PORT: '0', HOST: '127.0.0.1' });
+      // It is waiting for the lock: its migration connection shows up in pg_stat_activity.
+      const waiting = async () =>
+        (
+          await migrating.query(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+          )
+        ).rowCount;
+      await expect.poll(waiting, { timeout: 10_000 }).toBe(1);
+      main.child.kill('SIGTERM');
+      expect(await main.exited).toBe(0);
+      expect(main.stderr()).toBe('people-graph stopped by SIGTERM before it had started\n');
     } finally {
       await migrating.end();
       await fresh.drop();
