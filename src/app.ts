@@ -15,7 +15,14 @@ import { looksLikeToken } from './auth/token-format';
 import { TokenService } from './auth/token.service';
 import { ConfigError, type Config } from './config';
 import { Database } from './db/database';
-import { attributeError, createFormatError, errorBody, requestErrorsPlugin } from './errors';
+import {
+  attributeError,
+  createFormatError,
+  errorBody,
+  isDatabaseUnavailable,
+  outageOf,
+  requestErrorsPlugin,
+} from './errors';
 import { jitSchemaProvider } from './graphql-executor';
 import { isBrowserNavigation, loadGraphiQLPage } from './http/graphiql';
 import { handleGraphQL } from './http/graphql-handler';
@@ -133,7 +140,8 @@ export async function createApp(config: Config, options: { logDestination?: Dest
         await database.ping();
         return sendJson(response, 200, '{"status":"ready"}');
       } catch (error) {
-        requestLogger().warn({ err: error }, 'readiness check failed');
+        const cause = isDatabaseUnavailable(error) ? { dbError: outageOf(error) } : { err: error };
+        requestLogger().warn(cause, 'readiness check failed');
         return sendJson(response, 503, errorBody('SERVICE_UNAVAILABLE', 'Database unavailable'));
       }
     }

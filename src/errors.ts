@@ -148,6 +148,18 @@ export function isStatementTimeout(error: unknown): boolean {
   return driverError?.code === '57014' && /statement timeout/i.test(driverError.message ?? '');
 }
 
+/**
+ * How an outage is logged: the driver's code and message, without a stack trace. An outage is
+ * an expected condition, logged once per failed request, and a stack would say nothing more.
+ */
+export function outageOf(error: unknown): { code?: string; message: string } {
+  const driverError = driverErrorOf(error);
+  return {
+    ...(driverError?.code ? { code: driverError.code } : {}),
+    message: driverError?.message ?? String(error),
+  };
+}
+
 /** The database is down or unreachable, as opposed to refusing one statement. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const driverError = driverErrorOf(error);
@@ -215,10 +227,8 @@ export function createFormatError(serviceLogger: Logger, includeStacktrace: bool
         .replace(/^Context creation failed: /, '')
         .replace(APOLLO_NO_INTROSPECTION, NO_INTROSPECTION);
       if (code === ErrorCode.SERVICE_UNAVAILABLE) {
-        logger().error(
-          { err: original instanceof GraphQLError ? original.originalError : original },
-          'database unavailable',
-        );
+        const cause = original instanceof GraphQLError ? original.originalError : original;
+        logger().error({ dbError: outageOf(cause) }, 'database unavailable');
       }
       return { ...formatted, message, extensions };
     }
@@ -231,7 +241,7 @@ export function createFormatError(serviceLogger: Logger, includeStacktrace: bool
       };
     }
     if (isDatabaseUnavailable(original)) {
-      logger().error({ err: original }, 'database unavailable');
+      logger().error({ dbError: outageOf(original) }, 'database unavailable');
       return {
         message: 'Service temporarily unavailable',
         ...location,
