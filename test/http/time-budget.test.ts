@@ -330,10 +330,12 @@ describe.skipIf(!postgresTarget)('DATABASE_QUERY_TIMEOUT_MS below OPERATION_TIME
       const answers = await Promise.all(
         Array.from({ length: 4 }, () => post(server, '{ people(first: 1) { totalCount } }')),
       );
-      // The service stopped waiting after DATABASE_QUERY_TIMEOUT_MS and dropped the connections ...
-      expect(answers.map((answer) => [answer.status, answer.body.errors?.[0]?.extensions?.code])).toEqual(
-        Array(4).fill([503, 'SERVICE_UNAVAILABLE']),
-      );
+      // After DATABASE_QUERY_TIMEOUT_MS the service stopped waiting and dropped the connection
+      // (SERVICE_UNAVAILABLE), or the database, whose statement_timeout is as long, cancelled the
+      // statement just before (TIMEOUT) ...
+      for (const answer of answers) {
+        expect(['SERVICE_UNAVAILABLE', 'TIMEOUT']).toContain(answer.body.errors?.[0]?.extensions?.code);
+      }
       // ... and the database cancelled their statements as well, long before the 8 s budget, so
       // that abandoned sessions do not pile up while the lock is held.
       await expect.poll(waitingOnLock, { timeout: 4_000 }).toEqual([]);
