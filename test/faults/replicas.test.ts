@@ -119,14 +119,26 @@ describe.skipIf(!postgresTarget)('replicas starting at once on a fresh PostgreSQ
     await database?.drop();
   });
 
-  it('a replica waits for a migration longer than its statement and query timeouts, which then apply again', async () => {
+  /**
+   * Runs `test` on a fresh database while another connection holds the migration lock, as a
+   * replica busy migrating would; `migrating` is that connection.
+   */
+  async function whileAnotherReplicaMigrates(test: (url: string, migrating: pg.Client) => Promise<void>) {
     const fresh = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
     const migrating = new pg.Client({ connectionString: fresh.url });
     await migrating.connect();
     try {
-      // Another replica is migrating: it holds the lock for longer than this one's statement timeout.
       await migrating.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-      const opening = Database.open(fresh.url, { statementTimeoutMs: 100, queryTimeoutMs: 300 });
+      await test(fresh.url, migrating);
+    } finally {
+      await migrating.end();
+      await fresh.drop();
+    }
+  }
+
+  it('a replica waits for a migration longer than its statement and query timeouts, which then apply again', async () => {
+    await whileAnotherReplicaMigrates(async (url, migrating) => {
+      const opening = Database.open(url, { statementTimeoutMs: 100, queryTimeoutMs: 300 });
       await new Promise((resolve) => setTimeout(resolve, 600));
       await migrating.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
       const opened = await opening;
@@ -136,19 +148,12 @@ describe.skipIf(!postgresTarget)('replicas starting at once on a fresh PostgreSQ
       } finally {
         await opened.close();
       }
-    } finally {
-      await migrating.end();
-      await fresh.drop();
-    }
+    });
   });
 
   it("SIGTERM while a replica waits for another one's migrations: it stops at once, exit 0", async () => {
-    const fresh = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
-    const migrating = new pg.Client({ connectionString: fresh.url });
-    await migrating.connect();
-    try {
-      await migrating.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-      const main = spawnMain({ DATABASE_URL: fresh.url, PORT: '0', HOST: '127.0.0.1' });
+    await whileAnotherReplicaMigrates(async (url, migrating) => {
+      const main = spawnMain({ DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1' });
       // It is waiting for the lock: its migration connection shows up in pg_stat_activity.
       const waiting = async () =>
         (
@@ -160,10 +165,7 @@ describe.skipIf(!postgresTarget)('replicas starting at once on a fresh PostgreSQ
       main.child.kill('SIGTERM');
       expect(await main.exited).toBe(0);
       expect(main.stderr()).toBe('people-graph stopped by SIGTERM before it had started\n');
-    } finally {
-      await migrating.end();
-      await fresh.drop();
-    }
+    });
   });
 
   it('all start: one of them migrates, the others wait for it and find nothing left to do', async () => {
