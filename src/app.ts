@@ -11,7 +11,7 @@ import {
 
 import type { DestinationStream, Logger } from 'pino';
 import { authenticateRequest, scopePlugin } from './auth/context';
-import { looksLikeToken } from './auth/token-format';
+import { looksLikeToken, mayHoldToken } from './auth/token-format';
 import { TokenService } from './auth/token.service';
 import { ConfigError, type Config } from './config';
 import { Database } from './db/database';
@@ -49,19 +49,16 @@ export interface App {
 
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,64}$/;
 
-/** Anything that may hold a token, also percent-encoded (`pgk%5F`); tested before decoding. */
-const MAY_HOLD_TOKEN = /pgk(_|%5f)/i;
-
 /**
  * The request's path as logged: without the query string, and with every segment that holds a
  * token (sent there by mistake, say `/graphql/${token}`) replaced by `[redacted]`.
  */
 function loggedPath(request: IncomingMessage): string {
   const path = (request.url ?? '').split('?')[0];
-  if (!MAY_HOLD_TOKEN.test(path)) return path;
+  if (!mayHoldToken(path)) return path;
   return path
     .split('/')
-    .map((segment) => (MAY_HOLD_TOKEN.test(segment) ? '[redacted]' : segment))
+    .map((segment) => (mayHoldToken(segment) ? '[redacted]' : segment))
     .join('/');
 }
 

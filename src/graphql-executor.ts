@@ -100,6 +100,22 @@ function nestsVariablesInScalarLiterals(schema: GraphQLSchema, document: Documen
   return nests;
 }
 
+/** Runs a request on graphql-js itself. */
+function executeOnGraphQLJs(
+  schema: GraphQLSchema,
+  { document, request, context }: Parameters<GatewayExecutor>[0],
+): Promise<ExecutionResult> | ExecutionResult {
+  return execute({
+    schema,
+    document,
+    // The name the client sent: the requestContext's `operationName` is that of the operation
+    // Apollo resolved.
+    operationName: request.operationName,
+    variableValues: request.variables ?? {},
+    contextValue: context,
+  });
+}
+
 /**
  * Executes operations with graphql-jit instead of graphql-js: each operation is compiled once into
  * a plain JavaScript function, which resolves a page of people several times faster than walking
@@ -114,20 +130,12 @@ function nestsVariablesInScalarLiterals(schema: GraphQLSchema, document: Documen
  */
 function jitExecutor(schema: GraphQLSchema): GatewayExecutor {
   const compiledByDocument = new WeakMap<DocumentNode, Map<string | null, Compiled>>();
-  return async ({ document, operation, operationName, request, context }) => {
+  return async (requestContext) => {
+    const { document, operation, operationName, request, context } = requestContext;
     const variables = request.variables ?? {};
-    const onGraphQLJs = () =>
-      execute({
-        schema,
-        document,
-        // The name the client sent: `operationName` is that of the operation Apollo resolved.
-        operationName: request.operationName,
-        variableValues: variables,
-        contextValue: context,
-      });
     // No operation to run (an unknown operationName) or none this schema has (a subscription):
     // graphql-js says why, in the words clients and Apollo expect.
-    if (!operation || !schema.getRootType(operation.operation)) return onGraphQLJs();
+    if (!operation || !schema.getRootType(operation.operation)) return executeOnGraphQLJs(schema, requestContext);
     let byOperation = compiledByDocument.get(document);
     if (!byOperation) compiledByDocument.set(document, (byOperation = new Map()));
     let compiled = byOperation.get(operationName);
@@ -139,7 +147,7 @@ function jitExecutor(schema: GraphQLSchema): GatewayExecutor {
           : compileQuery(schema, document, operationName ?? undefined);
       byOperation.set(operationName, compiled);
     }
-    if (compiled === ON_GRAPHQL_JS) return onGraphQLJs();
+    if (compiled === ON_GRAPHQL_JS) return executeOnGraphQLJs(schema, requestContext);
     if (!isCompiledQuery(compiled)) return withGraphQLJsErrors(compiled, document);
     const result = await compiled.query(undefined, context, variables);
     if (!('data' in result) && result.errors) {

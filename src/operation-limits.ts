@@ -88,8 +88,7 @@ function withPageSize(field: FieldNode, pageSizes: { default: number; max: numbe
  * returned one row, and a client could ask for 100x more than the estimate. This rule hands the
  * cost rule a copy of the document where a page size given as a variable counts as MAX_PAGE_SIZE
  * (any value may come), a literal over MAX_PAGE_SIZE as MAX_PAGE_SIZE, and a missing one as the
- * default page size (25). Static, so that Apollo's
- * cache of validated documents stays correct.
+ * default page size (25). Static, so that Apollo's cache of validated documents stays correct.
  */
 function pageSizeAwareCost(costRule: ValidationRule, pageSizes: { default: number; max: number }): ValidationRule {
   return (context) => {

@@ -57,6 +57,13 @@ export function looksLikeToken(value: string): boolean {
   return value.includes(TOKEN_PREFIX);
 }
 
+/**
+ * Looser, for text that arrives encoded, such as a URL path: the prefix in any letter case, its
+ * `_` also percent-encoded (`pgk%5F`).
+ */
+const MAY_HOLD_TOKEN = new RegExp(`${TOKEN_PREFIX.slice(0, -1)}(_|%5f)`, 'i');
+export const mayHoldToken = (text: string) => MAY_HOLD_TOKEN.test(text);
+
 export function hashToken(token: string): string {
   return hash('sha256', token, 'hex');
 }

@@ -32,10 +32,9 @@ export class Database {
    */
   static async open(databaseUrl: string, options: { migrate?: boolean } & ConnectionSettings = {}): Promise<Database> {
     const dialect = dialectOf(databaseUrl);
-    const migrate = options.migrate ?? true;
+    const { migrate = true, ...settings } = options;
     // PostgreSQL migrates on a connection without this pool's timeouts (see migrateDatabase).
     if (migrate && dialect === 'postgres') await migrateDatabase(databaseUrl);
-    const { migrate: _migrate, ...settings } = options;
     const dataSource = createDataSource(databaseUrl, settings);
     await initializeDataSource(dataSource, databaseUrl);
     try {
