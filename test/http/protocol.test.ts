@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
@@ -258,6 +259,26 @@ describe('the /graphql protocol (sqlite)', () => {
       expect(apollo.headers['content-type']).toBe('application/graphql-response+json; charset=utf-8');
     },
   );
+
+  it("answers Apollo's automatic persisted queries: an unknown hash, then the query with its hash, then the hash alone", async () => {
+    const query = '{ people(first: 1) { totalCount } }';
+    const sha256Hash = createHash('sha256').update(query).digest('hex');
+    const persisted = { persistedQuery: { version: 1, sha256Hash } };
+    const send = async (body: Record<string, unknown>) => {
+      const response = await httpRequest(server.graphqlUrl, {
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: JSON.parse(response.text) as unknown };
+    };
+    expect(await send({ extensions: persisted })).toEqual({
+      status: 200,
+      body: coded('PERSISTED_QUERY_NOT_FOUND', 'PersistedQueryNotFound'),
+    });
+    const answer = { status: 200, body: { data: { people: { totalCount: expect.any(Number) } } } };
+    expect(await send({ query, extensions: persisted })).toEqual(answer);
+    expect(await send({ extensions: persisted })).toEqual(answer);
+  });
 
   it('keeps the body limit: 413 PAYLOAD_TOO_LARGE, whatever the method or batching', async () => {
     const huge = JSON.stringify([{ query: '{ __typename }', variables: { pad: 'x'.repeat(200 * 1024) } }]);
