@@ -90,6 +90,12 @@ export async function createApp(config: Config, options: { logDestination?: Dest
     statementTimeoutMs: Math.min(config.operationTimeoutMs, config.databaseQueryTimeoutMs),
     queryTimeoutMs: config.databaseQueryTimeoutMs,
     poolSize: config.databasePoolSize,
+    migrationEvents: {
+      onLockWait: () => logger.info('waiting for another process to finish migrating the database'),
+      onApplied: (names) => {
+        if (names.length > 0) logger.info({ migrations: names }, 'applied database migrations');
+      },
+    },
   });
   const tokens = new TokenService(database, { cacheTtlMs: config.tokenCacheTtlMs });
   const people = new PersonService(database, config.maxPageSize);

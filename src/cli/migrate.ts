@@ -4,7 +4,9 @@ import { migrateDatabase } from '../db/data-source';
 
 /** Applies pending migrations and lists what ran (the service also migrates when it starts). */
 async function main(): Promise<void> {
-  const applied = await migrateDatabase(loadConfig().databaseUrl);
+  const applied = await migrateDatabase(loadConfig().databaseUrl, {
+    onLockWait: () => process.stderr.write('Waiting for another process to finish migrating the database…\n'),
+  });
   process.stdout.write(
     applied.length === 0
       ? 'Database is up to date.\n'

@@ -107,21 +107,40 @@ export async function initializeDataSource(dataSource: DataSource, databaseUrl: 
 /** A fixed key: the PostgreSQL advisory lock under which this service's migrations run. */
 export const MIGRATION_LOCK_KEY = 7_301_948_526;
 
+/** What a migrating process is told, for its log. */
+export interface MigrationEvents {
+  /** Another process holds the migration lock: this one waits for it. */
+  onLockWait?: () => void;
+  /** The migrations this process applied (none when the database was up to date). */
+  onApplied?: (names: string[]) => void;
+}
+
 /**
  * Applies the pending migrations, each in its own transaction, and returns those it applied. On
  * PostgreSQL they run on one connection that holds an advisory lock meanwhile: replicas that start
  * together take turns (the first migrates, the others then find nothing pending), where they
- * would race to create the same tables and all but one fail to start.
+ * would race to create the same tables and all but one fail to start. A process that has to wait
+ * says so (`onLockWait`), so that a start held up by another's migrations is not a mystery.
  */
-export async function runMigrations(dataSource: DataSource): Promise<Migration[]> {
+export async function runMigrations(dataSource: DataSource, events: MigrationEvents = {}): Promise<Migration[]> {
   const runner = dataSource.createQueryRunner();
   const postgres = dataSource.options.type === 'postgres';
   try {
-    if (postgres) await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    if (postgres) {
+      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [MIGRATION_LOCK_KEY])) as {
+        locked: boolean;
+      }[];
+      if (!locked) {
+        events.onLockWait?.();
+        await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      }
+    }
     const executor = new MigrationExecutor(dataSource, runner);
     executor.transaction = 'each';
     try {
-      return await executor.executePendingMigrations();
+      const applied = await executor.executePendingMigrations();
+      events.onApplied?.(applied.map((migration) => migration.name));
+      return applied;
     } finally {
       if (postgres) await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
@@ -135,11 +154,11 @@ export async function runMigrations(dataSource: DataSource): Promise<Migration[]
  * statement and query timeouts, so that neither a long migration nor the wait for another
  * replica's is cut short (`npm run migrate`, and the service's start on PostgreSQL).
  */
-export async function migrateDatabase(databaseUrl: string): Promise<Migration[]> {
+export async function migrateDatabase(databaseUrl: string, events: MigrationEvents = {}): Promise<Migration[]> {
   const dataSource = createDataSource(databaseUrl);
   await initializeDataSource(dataSource, databaseUrl);
   try {
-    return await runMigrations(dataSource);
+    return await runMigrations(dataSource, events);
   } finally {
     await dataSource.destroy();
   }

@@ -9,6 +9,7 @@ import {
   sqlitePath,
   type ConnectionSettings,
   type Dialect,
+  type MigrationEvents,
 } from './data-source';
 import { openSqlClient, type SqlClient, type SqlExecutor } from './sql-client';
 
@@ -30,11 +31,14 @@ export class Database {
    * `queryTimeoutMs` (PostgreSQL): the client gives up on any query unanswered for that long
    * (see ConnectionSettings).
    */
-  static async open(databaseUrl: string, options: { migrate?: boolean } & ConnectionSettings = {}): Promise<Database> {
+  static async open(
+    databaseUrl: string,
+    options: { migrate?: boolean; migrationEvents?: MigrationEvents } & ConnectionSettings = {},
+  ): Promise<Database> {
     const dialect = dialectOf(databaseUrl);
-    const { migrate = true, ...settings } = options;
+    const { migrate = true, migrationEvents, ...settings } = options;
     // PostgreSQL migrates on a connection without this pool's timeouts (see migrateDatabase).
-    if (migrate && dialect === 'postgres') await migrateDatabase(databaseUrl);
+    if (migrate && dialect === 'postgres') await migrateDatabase(databaseUrl, migrationEvents);
     const dataSource = createDataSource(databaseUrl, settings);
     await initializeDataSource(dataSource, databaseUrl);
     try {
@@ -42,7 +46,7 @@ export class Database {
         // WAL with FULL sync: a write that was answered survives a crash or power loss.
         await dataSource.query('PRAGMA synchronous = FULL');
         // On its own connection: `sqlite::memory:` exists only on this one.
-        if (migrate) await runMigrations(dataSource);
+        if (migrate) await runMigrations(dataSource, migrationEvents);
       }
       const sql = await openSqlClient(dataSource, dialect, dialect === 'sqlite' ? sqlitePath(databaseUrl) : '');
       return new Database(dataSource, dialect, sql);

@@ -1,10 +1,12 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATION_LOCK_KEY } from '../../src/db/data-source';
 import { Database } from '../../src/db/database';
 import { migrations } from '../../src/db/migrations';
 import { postgresTarget, type TestDatabase } from '../helpers/databases';
-import { spawnMain } from '../helpers/main-process';
+import { spawnMain, stopMain } from '../helpers/main-process';
 import { startServer, type GraphQLResponse, type TestServer } from '../helpers/server';
 
 if (!postgresTarget) {
@@ -165,6 +167,47 @@ describe.skipIf(!postgresTarget)('replicas starting at once on a fresh PostgreSQ
       main.child.kill('SIGTERM');
       expect(await main.exited).toBe(0);
       expect(main.stderr()).toBe('people-graph stopped by SIGTERM before it had started\n');
+    });
+  });
+
+  it("a replica held up by another's migrations logs that it waits, then the migrations it applied", async () => {
+    await whileAnotherReplicaMigrates(async (url, migrating) => {
+      const main = spawnMain({ DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+      try {
+        await main.waitForStdout(/"msg":"waiting for another process to finish migrating the database"/);
+        expect(main.stdout()).not.toMatch(/people-graph listening/);
+        await migrating.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+        await main.waitForStdout(/"msg":"people-graph listening"/);
+        const applied = main
+          .stdout()
+          .split('\n')
+          .filter((line) => line.includes('"msg":"applied database migrations"'))
+          .map((line) => (JSON.parse(line) as { migrations: string[] }).migrations);
+        expect(applied).toEqual([migrations.map((migration) => migration.name)]);
+      } finally {
+        expect(await stopMain(main)).toBe(0);
+      }
+    });
+  });
+
+  it('npm run migrate (dist/cli/migrate.js) says that it waits for the lock, then lists what it applied', async () => {
+    await whileAnotherReplicaMigrates(async (url, migrating) => {
+      const cli = spawn(process.execPath, ['dist/cli/migrate.js'], {
+        cwd: path.resolve(__dirname, '../..'),
+        env: { PATH: process.env.PATH ?? '', DATABASE_URL: url },
+      });
+      let stdout = '';
+      let stderr = '';
+      cli.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+      cli.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      const exited = new Promise((resolve) => cli.on('exit', resolve));
+      await expect
+        .poll(() => stderr, { timeout: 10_000 })
+        .toBe('Waiting for another process to finish migrating the database…\n');
+      expect(stdout).toBe('');
+      await migrating.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      expect(await exited).toBe(0);
+      expect(stdout).toBe(migrations.map((migration) => `Applied ${migration.name}\n`).join(''));
     });
   });
 
