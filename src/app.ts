@@ -24,6 +24,7 @@ import {
   requestErrorsPlugin,
 } from './errors';
 import { jitSchemaProvider } from './graphql-executor';
+import { answerClientError } from './http/client-errors';
 import { isBrowserNavigation, loadGraphiQLPage } from './http/graphiql';
 import { handleGraphQL } from './http/graphql-handler';
 import { createRateLimiter, enforceRateLimit } from './http/rate-limit';
@@ -239,6 +240,13 @@ export async function createApp(config: Config, options: { logDestination?: Dest
         else response.destroy();
       });
     },
+  );
+
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) =>
+    answerClientError(error, socket, {
+      requestTimeoutMs: config.requestTimeoutMs,
+      responseStarted: [...inFlight].some((response) => response.socket === socket && response.headersSent),
+    }),
   );
 
   return {

@@ -44,6 +44,8 @@ export interface RawExchange {
   ending: 'closed' | 'answered' | 'reset' | 'timeout';
   /** The start of what came back, for reports. */
   head: string;
+  /** Everything that came back, as latin1. */
+  text: string;
 }
 
 export interface SendOptions {
@@ -74,7 +76,7 @@ export function sendRaw(port: number, bytes: Buffer, options: SendOptions = {}):
       socket.destroy();
       const text = Buffer.concat(chunks).toString('latin1');
       const statuses = [...text.matchAll(STATUS_LINE)].map((match) => Number(match[1]));
-      resolve({ statuses, ending: reset && ending === 'closed' ? 'reset' : ending, head: text.slice(0, 300) });
+      resolve({ statuses, ending: reset && ending === 'closed' ? 'reset' : ending, head: text.slice(0, 300), text });
     };
     const timer = setTimeout(() => finish('timeout'), options.timeoutMs ?? 15_000);
     socket.on('connect', () => {
