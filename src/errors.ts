@@ -260,17 +260,20 @@ export function createFormatError(serviceLogger: Logger, includeStacktrace: bool
 }
 
 const requestErrors: GraphQLRequestListener<ErrorLoggingContext> = {
-  async didEncounterErrors({ errors, response, contextValue }) {
+  async didEncounterErrors({ errors, contextValue }) {
     for (const error of errors) attributeError(error, contextValue.requestLogger);
-    if (errors.some((error) => isDatabaseUnavailable(unwrapResolverError(error)))) {
-      response.http.status = 503;
-    }
+  },
+  async willSendResponse({ errors, response }) {
+    if (!errors?.some((error) => isDatabaseUnavailable(unwrapResolverError(error)))) return;
+    // Data, even partial, goes out with 200 and the field errors, as GraphQL over HTTP requires
+    // (a client would drop the body of a 503, and with it what did succeed).
+    if (response.body.kind === 'single' && response.body.singleResult.data == null) response.http.status = 503;
   },
 };
 
 /**
  * Ties every error of an operation to its request, for formatError's log lines, and makes a
- * database outage anywhere in the operation a 503 for the whole response.
+ * database outage that left the operation without data a 503.
  */
 export const requestErrorsPlugin: ApolloServerPlugin<ErrorLoggingContext> = {
   // The listener keeps no state of its own, so all requests share one.
