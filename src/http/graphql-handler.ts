@@ -10,6 +10,14 @@ import { BodyTooLargeError, MalformedBodyError, readBody } from './body';
 const ALLOW = 'GET, POST, HEAD, OPTIONS';
 /** The only request body type: JSON (GraphQL over HTTP). */
 const JSON_CONTENT_TYPE = /^\s*application\/(graphql-response\+)?json\s*(;|$)/i;
+/** Request bodies are read as UTF-8, which GraphQL over HTTP requires servers to take. */
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
+const UTF8 = /^utf-?8$/i;
+/** The charset a Content-Type names, when it is not UTF-8. */
+function otherCharset(contentType: string): string | undefined {
+  const charset = CHARSET.exec(contentType)?.[1];
+  return charset === undefined || UTF8.test(charset) ? undefined : charset;
+}
 /** Request bodies are read as sent: no Content-Encoding, or `identity`. */
 const IDENTITY_ENCODING = /^\s*identity\s*$/i;
 const isEncoded = (contentEncoding: string | undefined) =>
@@ -77,6 +85,12 @@ function refuseProtocol(request: IncomingMessage, response: ServerResponse): boo
     const given = request.headers['content-type'];
     const problem = given ? `Unsupported Content-Type "${given.slice(0, 100)}"` : 'No Content-Type';
     sendError(response, 415, 'BAD_REQUEST', `${problem}: POST requests to /graphql must be application/json`);
+  } else if (method === 'POST' && otherCharset(request.headers['content-type'] ?? '') !== undefined) {
+    // Decoded as UTF-8, a body in another charset would only fail later as "not JSON", or worse,
+    // be stored with its characters mangled.
+    request.resume();
+    const given = (otherCharset(request.headers['content-type'] ?? '') ?? '').slice(0, 100);
+    sendError(response, 415, 'BAD_REQUEST', `Unsupported charset "${given}": send the request body as UTF-8`);
   } else if (method === 'POST' && isEncoded(request.headers['content-encoding'])) {
     // Read as it is, a compressed body would only fail later as "not valid UTF-8" or "not JSON".
     request.resume();
@@ -101,6 +115,26 @@ async function parseBody(request: IncomingMessage, bodyLimitBytes: number): Prom
   } catch {
     throw new MalformedBodyError('The request body is not valid JSON');
   }
+}
+
+// GraphQL over HTTP: an empty operationName is the same as none. Apollo would look for an
+// operation named "" and refuse the request, so an empty one is dropped from the query string
+// and from the body.
+const EMPTY_OPERATION_NAME = /[?&]operationName=(&|$)/;
+
+function searchWithoutEmptyOperationName(search: string): string {
+  if (!EMPTY_OPERATION_NAME.test(search)) return search;
+  const params = new URLSearchParams(search);
+  params.delete('operationName', '');
+  return `?${params.toString()}`;
+}
+
+function bodyWithoutEmptyOperationName(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null || (body as { operationName?: unknown }).operationName !== '') {
+    return body;
+  }
+  const { operationName: _empty, ...rest } = body as Record<string, unknown>;
+  return rest;
 }
 
 /**
@@ -146,6 +180,7 @@ export async function handleGraphQL<TContext extends BaseContext>(
 
   const target = request.url ?? '/';
   const queryStart = target.indexOf('?');
+  const search = queryStart === -1 ? '' : target.slice(queryStart);
   const { operationTimeoutMs } = options;
   const budget = new OperationBudget(operationTimeoutMs);
   let timedOut = false;
@@ -165,8 +200,8 @@ export async function handleGraphQL<TContext extends BaseContext>(
         // HEAD is GET without the response body (node leaves the body out).
         method: request.method === 'HEAD' ? 'GET' : (request.method ?? 'GET'),
         headers: headerMapOf(request),
-        search: queryStart === -1 ? '' : target.slice(queryStart),
-        body,
+        search: searchWithoutEmptyOperationName(search),
+        body: bodyWithoutEmptyOperationName(body),
       },
       context: () => options.buildContext(budget),
     });

@@ -122,6 +122,34 @@ describe('the /graphql protocol (sqlite)', () => {
     }
   });
 
+  it('takes an empty operationName as none, over POST and GET (GraphQL over HTTP)', async () => {
+    const single = 'query A { __typename }';
+    const post = (operationName: string, query: string) =>
+      httpRequest(server.graphqlUrl, {
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ query, operationName }),
+      });
+    const get = (query: string) =>
+      httpRequest(`${getUrl(query)}&operationName=`, {
+        method: 'GET',
+        headers: { ...auth, 'apollo-require-preflight': 'true' },
+      });
+    for (const response of [await post('', single), await get(single)]) {
+      expect({ status: response.status, body: JSON.parse(response.text) }).toEqual({
+        status: 200,
+        body: { data: { __typename: 'Query' } },
+      });
+    }
+    // As with no name at all: a document of several operations still needs one.
+    const several = 'query A { __typename } query B { __typename }';
+    for (const response of [await post('', several), await get(several)]) {
+      expect({ status: response.status, body: JSON.parse(response.text) }).toEqual({
+        status: 400,
+        body: coded('BAD_REQUEST', 'Must provide operation name if query contains multiple operations.'),
+      });
+    }
+  });
+
   it('answers a POST that is not application/json, or compressed, with 415, never running it', async () => {
     const body = JSON.stringify({ query: 'mutation { createPerson(input: { email: "form@example.com" }) { id } }' });
     const cases: [string | undefined, string][] = [
@@ -165,8 +193,29 @@ describe('the /graphql protocol (sqlite)', () => {
     });
     expect(JSON.parse(identity.text)).toEqual({ data: { __typename: 'Query' } });
 
-    // JSON in any letter case and with a charset is fine.
-    for (const contentType of ['application/json', 'Application/JSON; charset=utf-8']) {
+    // A body in another charset is refused as such, not decoded as UTF-8.
+    for (const [contentType, charset] of [
+      ['application/json; charset=utf-16', 'utf-16'],
+      ['application/json;charset="ISO-8859-1"', 'ISO-8859-1'],
+      ['application/json; charset=', ''],
+    ]) {
+      const response = await httpRequest(server.graphqlUrl, {
+        headers: { ...auth, 'content-type': contentType },
+        body,
+      });
+      expect(response.status, contentType).toBe(415);
+      expect(JSON.parse(response.text)).toEqual(
+        coded('BAD_REQUEST', `Unsupported charset "${charset}": send the request body as UTF-8`),
+      );
+    }
+
+    // JSON in any letter case and with a UTF-8 charset, however written, is fine.
+    for (const contentType of [
+      'application/json',
+      'Application/JSON; charset=utf-8',
+      'application/json;charset=UTF8',
+      'application/json; charset="utf-8"',
+    ]) {
       const response = await httpRequest(server.graphqlUrl, {
         headers: { ...auth, 'content-type': contentType },
         body: JSON.stringify({ query: '{ __typename }' }),
