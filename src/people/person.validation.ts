@@ -5,9 +5,12 @@ import { PERSON_TEXT_FIELDS, type PersonTextField } from './person.entity';
 export const MAX_EMAIL_LENGTH = 254;
 export const MAX_TEXT_LENGTH = 200;
 
-// A practical address shape: ASCII local part and a dotted domain of DNS labels.
+// A practical address shape: ASCII local part and a dotted domain of DNS labels, in any letter
+// case. Checked before lower-casing, which maps a few non-ASCII letters to ASCII ones (KELVIN
+// SIGN to k): such an address would otherwise be stored as a different one. (Without the `u`
+// flag, `i` matches only ASCII letters to ASCII letters.)
 const EMAIL_PATTERN =
-  /^[a-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]{1,64})*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+  /^[a-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]{1,64})*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i;
 
 // Control characters other than tab and newline, and unpaired UTF-16 surrogates: SQLite would
 // store a lone surrogate as U+FFFD and PostgreSQL refuses NUL, so both are refused everywhere.
@@ -26,12 +29,13 @@ export const isStorableId = (value: string) =>
 
 const emailSchema = z
   .string()
-  .transform((email) => email.trim().toLowerCase())
+  .transform((email) => email.trim())
   .pipe(
     z
       .string()
       .max(MAX_EMAIL_LENGTH, `email must be at most ${MAX_EMAIL_LENGTH} characters`)
-      .regex(EMAIL_PATTERN, 'Invalid email format'),
+      .regex(EMAIL_PATTERN, 'Invalid email format')
+      .transform((email) => email.toLowerCase()),
   );
 
 function textSchema(field: PersonTextField) {

@@ -156,6 +156,9 @@ describe.each(databaseTargets)('people create/get/update on $kind', (target) => 
     ['not-an-email', 'Invalid email format'],
     ['two@@example.com', 'Invalid email format'],
     ['', 'Invalid email format'],
+    // KELVIN SIGN lower-cases to an ASCII k: it would be stored as another address.
+    ['\u212Aelvin@example.com', 'Invalid email format'],
+    ['user@\u212Aelvin.example.com', 'Invalid email format'],
     [`${'a'.repeat(64)}@${'b'.repeat(190)}.example.com`, 'email must be at most 254 characters'],
   ])('refuses the email %j with BAD_USER_INPUT', async (email, message) => {
     const response = await server.gql(CREATE, { input: { email } });
