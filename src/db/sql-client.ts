@@ -223,6 +223,10 @@ class SqliteClient implements SqlClient {
 
   async all<T = SqlRow>(sql: string, params?: readonly SqlValue[], budget?: OperationBudget): Promise<T[]> {
     budget?.throwIfExpired();
+    // In memory, the one connection also holds the group's open transaction, where a read would
+    // see units not yet committed (and perhaps rolled back later): reads take their turn in the
+    // write queue instead, between groups.
+    if (this.reader === this.writer) return this.write((connection) => connection.all<T>(sql, params));
     return this.reader.all<T>(sql, params);
   }
 
