@@ -669,7 +669,7 @@ describe.each(databaseTargets)('every cursor the service hands out is taken back
     `${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`,
     "!#$%&'*+/=?^_`{|}~-.0@x-1.io",
     '\u3000 Mixed.CASE+tag@Sub.Example.COM\t',
-    '\u212aelvin@example.org', // KELVIN SIGN, lower-cased to an ASCII k
+    'ALL.CAPS@EXAMPLE.ORG',
   ];
   // One more row, imported by hand with an id the service would not make.
   const COUNT = SEEDED + UNUSUAL_EMAILS.length + 1;
