@@ -28,13 +28,16 @@ export interface SqlClient {
   /** Calls `listener` with the text of every statement about to run; returns the unsubscribe. */
   observe(listener: StatementListener): () => void;
   /**
-   * The SQL for "now" in an UPDATE's SET, in `toISOString`'s form. PostgreSQL: the database's
-   * clock at the moment the row is written, after any row lock the statement waited for, and one
-   * clock for every replica of the service; a time taken before the statement would let a later
-   * version of a row carry an earlier `updatedAt`, which `updatedSince` readers would never see.
-   * SQLite: the service's clock, bound through `bind`: its one writer runs writes in turn.
+   * The SQL for "now" in a write, in `toISOString`'s form. PostgreSQL: the database's clock at
+   * the moment the row is written, after any row lock the statement waited for, and one clock for
+   * every replica of the service; a time taken before the statement would let a later version of
+   * a row carry an earlier `updatedAt`, which `updatedSince` readers would never see. SQLite: the
+   * service's clock, bound through `bind` (its one writer runs writes in turn), never behind a
+   * time it stamped before, even when the system clock is stepped back. With `notBefore`, a
+   * column of the row written: never earlier than its value either (a clock that was set back
+   * since, on a replica or across a restart).
    */
-  writeTime(bind: (value: SqlValue) => string): string;
+  writeTime(bind: (value: SqlValue) => string, notBefore?: string): string;
   /**
    * A read outside any transaction, on a prepared statement. With a `budget`, it refuses to start
    * (TIMEOUT) once the operation's time budget has run out.
@@ -184,6 +187,8 @@ class SqliteClient implements SqlClient {
   private pending: PendingWrite[] = [];
   private flushing: Promise<void> | null = null;
   private closed = false;
+  /** The latest time writeTime gave (ISO strings order as the times they write). */
+  private latestWriteTime = '';
 
   private constructor(
     private readonly reader: SqliteConnection,
@@ -217,8 +222,11 @@ class SqliteClient implements SqlClient {
     return this.observers.add(listener);
   }
 
-  writeTime(bind: (value: SqlValue) => string): string {
-    return bind(new Date().toISOString());
+  writeTime(bind: (value: SqlValue) => string, notBefore?: string): string {
+    const now = new Date().toISOString();
+    if (now > this.latestWriteTime) this.latestWriteTime = now;
+    const time = bind(this.latestWriteTime);
+    return notBefore ? `MAX(${time}, ${notBefore})` : time;
   }
 
   async all<T = SqlRow>(sql: string, params?: readonly SqlValue[], budget?: OperationBudget): Promise<T[]> {
@@ -355,9 +363,10 @@ class PostgresClient implements SqlClient {
     return this.observers.add(listener);
   }
 
-  writeTime(): string {
+  writeTime(_bind: (value: SqlValue) => string, notBefore?: string): string {
     // clock_timestamp(), unlike now(), moves within a transaction and is read when the row is written.
-    return `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+    const time = `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+    return notBefore ? `GREATEST(${time}, ${notBefore})` : time;
   }
 
   async all<T = SqlRow>(sql: string, params?: readonly SqlValue[], budget?: OperationBudget): Promise<T[]> {

@@ -3,8 +3,7 @@ import type { Database } from '../db/database';
 import type { OperationBudget } from '../operation-budget';
 import type { SqlExecutor, SqlValue } from '../db/sql-client';
 import { conflict, isUniqueViolation, notFound } from '../errors';
-import type { Person } from './person.entity';
-import { PERSON_TEXT_FIELDS } from './person.entity';
+import { PERSON_TEXT_FIELDS, type Person } from './person.entity';
 import type { CreatePersonInput, PeopleFilter, UpdatePersonInput } from './person.inputs';
 import { encodeCursor, toPageRequest, type PageArgs } from './pagination';
 import type { PersonConnection } from './person.connection';
@@ -153,21 +152,28 @@ export class PersonService {
     try {
       // The unique index decides, so concurrent creates of one email cannot both succeed.
       return await this.database.write(async (sql) => {
-        const now = new Date().toISOString();
         const person = {
           id,
           email,
           ...Object.fromEntries(PERSON_TEXT_FIELDS.map((field) => [field, fields[field] ?? null])),
-          createdAt: now,
-          updatedAt: now,
           version: 1,
-        } as Person;
-        const values = ALL_PERSON_FIELDS.map((field) => person[field]);
-        await sql.run(
-          `INSERT INTO person (${ALL_PERSON_FIELDS.map(columnOf).join(', ')}) VALUES (${values.map((_, index) => `$${index + 1}`).join(', ')})`,
-          values,
+        } as Omit<Person, 'createdAt' | 'updatedAt'>;
+        const parameters = new Parameters();
+        // Both times are one, taken when the row is written (see SqlClient.writeTime). The
+        // version is written out: PostgreSQL would type a parameter in a SELECT list as text.
+        const valueOf = (field: PersonField) => {
+          if (field === 'createdAt' || field === 'updatedAt') return 'stamp.now';
+          if (field === 'version') return String(person.version);
+          return parameters.add(person[field]);
+        };
+        const [{ now }] = await sql.all<{ now: string }>(
+          `INSERT INTO person (${ALL_PERSON_FIELDS.map(columnOf).join(', ')})
+           SELECT ${ALL_PERSON_FIELDS.map(valueOf).join(', ')}
+             FROM (SELECT ${this.sql.writeTime((value) => parameters.add(value))} AS now) AS stamp
+           RETURNING created_at AS now`,
+          parameters.values,
         );
-        return person;
+        return { ...person, createdAt: now, updatedAt: now };
       }, budget);
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict(`A person with email ${email} already exists`);
@@ -184,7 +190,10 @@ export class PersonService {
       const assignments = Object.entries(changes).map(
         ([field, value]) => `${columnOf(field as PersonField)} = ${parameters.add(value)}`,
       );
-      assignments.push(`updated_at = ${this.sql.writeTime((value) => parameters.add(value))}`, 'version = version + 1');
+      assignments.push(
+        `updated_at = ${this.sql.writeTime((value) => parameters.add(value), 'updated_at')}`,
+        'version = version + 1',
+      );
       let where = `email = ${parameters.add(email)}`;
       // Compare-and-set in the WHERE clause: the version check and the write are one statement.
       if (expectedVersion !== null) where += ` AND version = ${parameters.add(expectedVersion)}`;
