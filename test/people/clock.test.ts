@@ -60,9 +60,9 @@ describe.each(databaseTargets)('write times when a clock goes back, on $kind', (
     expect(changed.body).toEqual({ data: { people: { nodes: [{ email, version: 3 }] } } });
   });
 
-  it.runIf(target.kind === 'sqlite')(
-    "the service's clock stepped back a minute: no write after the step is stamped earlier than one before it",
-    async () => {
+  // SQLite stamps with the service's clock, PostgreSQL with its own: each has its own test.
+  if (target.kind === 'sqlite') {
+    it("the service's clock stepped back a minute: no write after the step is stamped earlier than one before it", async () => {
       const before = await write(CREATE, { email: 'before-step@example.com' });
       const updatedBefore = await write(UPDATE, { email: 'before-step@example.com', team: 'One' });
       // What a poller following changes saw last, and will ask from.
@@ -89,12 +89,11 @@ describe.each(databaseTargets)('write times when a clock goes back, on $kind', (
           },
         },
       });
-    },
-  );
+    });
+  }
 
-  it.runIf(target.kind === 'postgres')(
-    "creates and updates are stamped by the database's clock, whatever the replica's clock says",
-    async () => {
+  if (target.kind === 'postgres') {
+    it("creates and updates are stamped by the database's clock, whatever the replica's clock says", async () => {
       const [{ now }] = await server.app.database.sql.all<{ now: string }>(
         `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS now`,
       );
@@ -109,6 +108,6 @@ describe.each(databaseTargets)('write times when a clock goes back, on $kind', (
       }
       expect(created.updatedAt).toBe(created.createdAt);
       expect(updated.updatedAt >= created.updatedAt).toBe(true);
-    },
-  );
+    });
+  }
 });
