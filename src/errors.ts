@@ -160,6 +160,23 @@ export function outageOf(error: unknown): { code?: string; message: string } {
   };
 }
 
+/**
+ * No pooled connection came free within the connect timeout: every one of the replica's
+ * connections is busy (a burst, or statements held up by a lock). The database itself answers.
+ */
+export function isPoolExhausted(error: unknown): boolean {
+  return driverErrorOf(error)?.message === 'timeout exceeded when trying to connect';
+}
+
+/** Logs why a request got SERVICE_UNAVAILABLE: an outage, or (a warning) a busy replica. */
+function logUnavailable(logger: Logger, cause: unknown): void {
+  if (isPoolExhausted(cause)) {
+    logger.warn({ dbError: outageOf(cause) }, 'no database connection came free in time: the pool is exhausted');
+  } else {
+    logger.error({ dbError: outageOf(cause) }, 'database unavailable');
+  }
+}
+
 /** The database is down or unreachable, as opposed to refusing one statement. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const driverError = driverErrorOf(error);
@@ -227,8 +244,7 @@ export function createFormatError(serviceLogger: Logger, includeStacktrace: bool
         .replace(/^Context creation failed: /, '')
         .replace(APOLLO_NO_INTROSPECTION, NO_INTROSPECTION);
       if (code === ErrorCode.SERVICE_UNAVAILABLE) {
-        const cause = original instanceof GraphQLError ? original.originalError : original;
-        logger().error({ dbError: outageOf(cause) }, 'database unavailable');
+        logUnavailable(logger(), original instanceof GraphQLError ? original.originalError : original);
       }
       return { ...formatted, message, extensions };
     }
@@ -241,7 +257,7 @@ export function createFormatError(serviceLogger: Logger, includeStacktrace: bool
       };
     }
     if (isDatabaseUnavailable(original)) {
-      logger().error({ dbError: outageOf(original) }, 'database unavailable');
+      logUnavailable(logger(), original);
       return {
         message: 'Service temporarily unavailable',
         ...location,

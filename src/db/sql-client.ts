@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import sqlite3 from 'sqlite3';
 import type { DataSource } from 'typeorm';
 import { isDatabaseUnavailable } from '../errors';
@@ -51,6 +51,8 @@ export interface SqlClient {
    * operation that was answered TIMEOUT commits.
    */
   write<T>(work: (sql: SqlExecutor) => Promise<T>, budget?: OperationBudget): Promise<T>;
+  /** Resolves when the database answers (readiness), however busy the service's connections are. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -297,6 +299,10 @@ class SqliteClient implements SqlClient {
     );
   }
 
+  async ping(): Promise<void> {
+    await this.reader.all('SELECT 1 AS ok');
+  }
+
   /** Lets queued writes commit, then closes the writer; TypeORM closes the reader. */
   async close(): Promise<void> {
     this.closed = true;
@@ -346,6 +352,7 @@ class PostgresClient implements SqlClient {
   readonly dialect = 'postgres' as const;
   private readonly observers = new Observers();
   private readonly reads: PostgresExecutor;
+  private health: Promise<pg.Client> | undefined;
 
   constructor(private readonly pool: pg.Pool) {
     this.reads = new PostgresExecutor(pool, this.observers);
@@ -411,8 +418,38 @@ class PostgresClient implements SqlClient {
     }
   }
 
+  /**
+   * On a connection of its own, kept open between pings: when every pooled connection is busy
+   * the database still answers, and the replica is still ready. Were readiness to wait for the
+   * pool, a load burst would take every replica out of rotation at once.
+   */
+  async ping(): Promise<void> {
+    this.health ??= this.connectHealthClient();
+    const health = this.health;
+    try {
+      await (await health).query('SELECT 1 AS ok');
+    } catch (error) {
+      // Reconnected on the next ping.
+      if (this.health === health) this.health = undefined;
+      void health.then((client) => client.end()).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async connectHealthClient(): Promise<pg.Client> {
+    // The pool's own settings: the same server, credentials, connect and query timeouts.
+    const client = new pg.Client(this.pool.options);
+    // A connection that breaks between pings must not crash the process; the next ping fails.
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }
+
   async close(): Promise<void> {
     // The pool belongs to TypeORM, which ends it when the DataSource is destroyed.
+    const health = this.health;
+    this.health = undefined;
+    await health?.then((client) => client.end()).catch(() => undefined);
   }
 }
 

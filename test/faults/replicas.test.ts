@@ -230,6 +230,73 @@ describe.skipIf(!postgresTarget)('replicas starting at once on a fresh PostgreSQ
 });
 
 describe.skipIf(!postgresTarget)('DATABASE_POOL_SIZE', () => {
+  it('a pool with every connection busy: 503 after the 3 s wait, logged as a busy pool, while /readyz stays 200', async () => {
+    const database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
+    // The token stays cached, so that authentication needs no connection while the pool is full.
+    const server = await startServer(database.url, {
+      DATABASE_POOL_SIZE: '1',
+      OPERATION_TIMEOUT_MS: '10000',
+      TOKEN_CACHE_TTL_MS: '300000',
+    });
+    const locker = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    // Outside the locker's transaction, which would see one cached snapshot of pg_stat_activity.
+    const watcher = new pg.Client({ connectionString: database.url });
+    await watcher.connect();
+    try {
+      expect((await server.gql('{ people(first: 1) { totalCount } }')).status).toBe(200);
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE person IN ACCESS EXCLUSIVE MODE');
+      // The first holds the one connection, waiting on the lock; the other two wait for it.
+      const held = server.gql('{ people(first: 1) { totalCount } }');
+      const waitingOnLock = async () =>
+        (
+          await watcher.query(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+          )
+        ).rowCount;
+      await expect.poll(waitingOnLock, { timeout: 5_000 }).toBe(1);
+      const waiting = await Promise.all([
+        server.gql('{ people(first: 1) { totalCount } }'),
+        server.gql('{ people(first: 1) { totalCount } }'),
+        // Meanwhile the database answers, and so the replica is ready.
+        fetch(`${server.url}/readyz`).then(async (response) => ({
+          status: response.status,
+          body: await response.json(),
+        })),
+      ]);
+      expect(waiting).toEqual([
+        expect.objectContaining({
+          status: 503,
+          body: {
+            data: null,
+            errors: [
+              expect.objectContaining({
+                message: 'Service temporarily unavailable',
+                extensions: { code: 'SERVICE_UNAVAILABLE' },
+              }),
+            ],
+          },
+        }),
+        expect.objectContaining({ status: 503 }),
+        { status: 200, body: { status: 'ready' } },
+      ]);
+      await locker.query('ROLLBACK');
+      expect((await held).status).toBe(200);
+      const busy = server.logs.filter(
+        (line) => line.msg === 'no database connection came free in time: the pool is exhausted',
+      );
+      expect(busy).toHaveLength(2);
+      expect(busy[0]).toMatchObject({ level: 40, dbError: { message: 'timeout exceeded when trying to connect' } });
+      expect(server.logs.filter((line) => line.msg === 'database unavailable')).toEqual([]);
+    } finally {
+      await watcher.end();
+      await locker.end();
+      await server.close();
+      await database.drop();
+    }
+  });
+
   it("bounds the replica's connections to PostgreSQL, however many requests wait", async () => {
     const database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
     const server = await startServer(database.url, { DATABASE_POOL_SIZE: '2', OPERATION_TIMEOUT_MS: '2000' });
