@@ -164,7 +164,7 @@ export function outageOf(error: unknown): { code?: string; message: string } {
  * No pooled connection came free within the connect timeout: every one of the replica's
  * connections is busy (a burst, or statements held up by a lock). The database itself answers.
  */
-export function isPoolExhausted(error: unknown): boolean {
+function isPoolExhausted(error: unknown): boolean {
   return driverErrorOf(error)?.message === 'timeout exceeded when trying to connect';
 }
 
