@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
@@ -47,6 +47,13 @@ export interface App {
   /** Stops accepting connections, lets in-flight requests finish, then closes the database. */
   close(): Promise<void>;
 }
+
+/**
+ * How long idle keep-alive connections stay open once shutdown starts (at most
+ * SHUTDOWN_TIMEOUT_MS): long enough for a request a client sent right after its last answer to
+ * arrive and be answered, rather than be reset with the connection.
+ */
+const IDLE_GRACE_MS = 250;
 
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,64}$/;
 
@@ -270,8 +277,11 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       closing = true;
       // Requests already read are answered, on connections that then close rather than idle.
       for (const response of inFlight) if (!response.headersSent) response.setHeader('connection', 'close');
-      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // Stop listening, but leave idle keep-alive connections open for IDLE_GRACE_MS: a request
+      // arriving on one meanwhile is answered (with `Connection: close`). http.Server's close()
+      // would close them at once, hence net.Server's own; the http one runs when the grace ends.
+      const drained = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+      const idleGrace = setTimeout(() => server.close(), Math.min(IDLE_GRACE_MS, config.shutdownTimeoutMs));
       const forceClose = setTimeout(() => {
         logger.warn(
           { shutdownTimeoutMs: config.shutdownTimeoutMs },
@@ -280,6 +290,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
         server.closeAllConnections();
       }, config.shutdownTimeoutMs);
       await drained;
+      clearTimeout(idleGrace);
       clearTimeout(forceClose);
       await apollo.stop();
       await rateLimiter.close();

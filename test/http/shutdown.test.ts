@@ -1,7 +1,10 @@
 import http from 'node:http';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
 import { killMain, printedAdminToken, startMain, stopMain, type MainProcess } from '../helpers/main-process';
+import { startServer } from '../helpers/server';
+import { rawRequest } from '../robustness/raw-http';
 
 const REQUESTS = 100;
 
@@ -217,5 +220,49 @@ describe('SIGTERM to npm start (sqlite)', () => {
     await main.waitForStdout(/"signal":"SIGTERM","msg":"draining in-flight requests, then exiting"/);
     expect(await main.exited).toBe(0);
     expect(await connectionError(`${started.url}/healthz`)).toBe('ECONNREFUSED');
+  });
+});
+
+describe('shutdown and keep-alive connections (sqlite)', () => {
+  it('a request sent on an idle keep-alive connection just as shutdown starts is answered, not reset', async () => {
+    const database = await sqliteTarget.create();
+    const server = await startServer(database.url);
+    const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
+    try {
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      const ended = new Promise<string>((resolve) => {
+        socket.on('close', () => resolve('closed'));
+        socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      });
+      const request = rawRequest({
+        headers: [
+          ['Host', 'localhost'],
+          ['Content-Type', 'application/json'],
+          ['Authorization', `Bearer ${server.adminToken}`],
+        ],
+        body: '{"query":"{ __typename }"}',
+      });
+      socket.write(request);
+      // The first answer comes back, and the connection stays open (keep-alive): it is idle now.
+      await expect
+        .poll(() => Buffer.concat(received).toString('latin1'))
+        .toMatch(/\{"data":\{"__typename":"Query"\}\}\n?$/);
+      received.length = 0;
+
+      // Shutdown starts, and the client's next request is already on its way.
+      const closing = server.close();
+      socket.write(request);
+
+      expect(await ended).toBe('closed');
+      const answer = Buffer.concat(received).toString('latin1');
+      expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(answer).toMatch(/\r\nConnection: close\r\n/i);
+      expect(answer).toMatch(/\{"data":\{"__typename":"Query"\}\}\n?$/);
+      await closing;
+    } finally {
+      socket.destroy();
+      await database.drop();
+    }
   });
 });
