@@ -281,7 +281,8 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       // arriving on one meanwhile is answered (with `Connection: close`). http.Server's close()
       // would close them at once, hence net.Server's own; the http one runs when the grace ends.
       const drained = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
-      const idleGrace = setTimeout(() => server.close(), Math.min(IDLE_GRACE_MS, config.shutdownTimeoutMs));
+      // Unref'd and left to run: once the grace is over, it also stops Node's timeout checks.
+      setTimeout(() => server.close(), Math.min(IDLE_GRACE_MS, config.shutdownTimeoutMs)).unref();
       const forceClose = setTimeout(() => {
         logger.warn(
           { shutdownTimeoutMs: config.shutdownTimeoutMs },
@@ -290,7 +291,6 @@ export async function createApp(config: Config, options: { logDestination?: Dest
         server.closeAllConnections();
       }, config.shutdownTimeoutMs);
       await drained;
-      clearTimeout(idleGrace);
       clearTimeout(forceClose);
       await apollo.stop();
       await rateLimiter.close();
