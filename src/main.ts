@@ -1,29 +1,21 @@
 import 'reflect-metadata';
+// First: from here on SIGTERM and SIGINT are caught, while the modules below load.
+import { onStopSignal } from './stop-signals';
 import { createApp } from './app';
 import { createFirstAdminToken } from './auth/bootstrap';
 import { ConfigError, loadConfig } from './config';
 
-/** Stops the process, exit 0, on a signal that arrives before the service is built. */
-function stopBeforeStart(signal: NodeJS.Signals): void {
-  // Nothing was served, so nothing drains; a migration in progress rolls back with its connection.
-  process.stderr.write(`people-graph stopped by ${signal} before it had started\n`);
-  process.exit(0);
-}
-
 async function main(): Promise<void> {
   const config = loadConfig();
-  // Building the service may wait (for the database, or for another replica's migrations).
-  process.once('SIGTERM', stopBeforeStart);
-  process.once('SIGINT', stopBeforeStart);
+  // Building the service may wait (for the database, or for another replica's migrations); a
+  // signal meanwhile stops the process at once (see stop-signals.ts).
   const app = await createApp(config);
-  process.removeListener('SIGTERM', stopBeforeStart);
-  process.removeListener('SIGINT', stopBeforeStart);
 
-  // Signal handlers are installed before listening: a SIGTERM that arrives while the service
-  // starts listening (or prints its first token) must still drain and exit 0, not kill the process.
+  // A SIGTERM that arrives while the service starts listening (or prints its first token) must
+  // still drain and exit 0, not kill the process.
   let starting: Promise<unknown> = Promise.resolve();
   let stopping = false;
-  const stop = (signal: string) => {
+  onStopSignal((signal) => {
     if (stopping) return;
     stopping = true;
     app.logger.info({ signal }, 'draining in-flight requests, then exiting');
@@ -37,9 +29,7 @@ async function main(): Promise<void> {
           process.exit(1);
         },
       );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  });
 
   starting = (async () => {
     const url = await app.listen();

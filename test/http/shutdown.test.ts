@@ -1,8 +1,9 @@
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
-import { killMain, printedAdminToken, startMain, stopMain, type MainProcess } from '../helpers/main-process';
+import { killMain, printedAdminToken, spawnMain, startMain, stopMain, type MainProcess } from '../helpers/main-process';
 import { startServer } from '../helpers/server';
 import { rawRequest } from '../robustness/raw-http';
 
@@ -262,6 +263,26 @@ describe('shutdown and keep-alive connections (sqlite)', () => {
       await closing;
     } finally {
       socket.destroy();
+      await database.drop();
+    }
+  });
+});
+
+describe('SIGTERM before the service has started (node dist/main.js on sqlite)', () => {
+  it('while its modules are still loading: stops with exit 0 and one line on stderr', async () => {
+    const database = await sqliteTarget.create();
+    const main = spawnMain({ DATABASE_URL: database.url, PORT: '0', HOST: '127.0.0.1' }, [
+      process.execPath,
+      '--require',
+      path.resolve(__dirname, '../fixtures/sigterm-while-loading.cjs'),
+      path.resolve(__dirname, '../../dist/main.js'),
+    ]);
+    try {
+      expect(await main.exited).toBe(0);
+      expect(main.stderr()).toBe('people-graph stopped by SIGTERM before it had started\n');
+      expect(main.stdout()).toBe('');
+    } finally {
+      await killMain(main);
       await database.drop();
     }
   });
