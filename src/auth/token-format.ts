@@ -57,12 +57,20 @@ export function looksLikeToken(value: string): boolean {
   return value.includes(TOKEN_PREFIX);
 }
 
+const PERCENT_ESCAPE = /%([0-9a-f]{2})/gi;
+const TOKEN_PREFIX_ANY_CASE = new RegExp(TOKEN_PREFIX, 'i');
+
 /**
- * Looser, for text that arrives encoded, such as a URL path: the prefix in any letter case, its
- * `_` also percent-encoded (`pgk%5F`).
+ * Looser, for text that arrives encoded, such as a URL path: the prefix in any letter case, with
+ * any of its characters percent-encoded (`%70gk_`, `pgk%5F`), even more than once (`%2570gk_`).
  */
-const MAY_HOLD_TOKEN = new RegExp(`${TOKEN_PREFIX.slice(0, -1)}(_|%5f)`, 'i');
-export const mayHoldToken = (text: string) => MAY_HOLD_TOKEN.test(text);
+export function mayHoldToken(text: string): boolean {
+  let decoded = text;
+  for (let round = 0; round < 3 && decoded.includes('%'); round += 1) {
+    decoded = decoded.replace(PERCENT_ESCAPE, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  }
+  return TOKEN_PREFIX_ANY_CASE.test(decoded);
+}
 
 export function hashToken(token: string): string {
   return hash('sha256', token, 'hex');

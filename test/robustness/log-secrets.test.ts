@@ -150,8 +150,16 @@ describe.each(databaseTargets)('no secret in the logs, errors included, on $kind
       headers: bearer(reader),
     });
     await viaUrl.arrayBuffer();
-    // A token in the path (a client's templating mistake), plain and percent-encoded: a 404, logged without it.
-    for (const path of [`/graphql/${writer}`, `/${writer}/x`, `/graphql/${writer.replace('_', '%5F')}`]) {
+    // A token in the path (a client's templating mistake), plain and percent-encoded (any of its
+    // prefix's characters, even twice): a 404, logged without it.
+    for (const path of [
+      `/graphql/${writer}`,
+      `/${writer}/x`,
+      `/graphql/${writer.replace('_', '%5F')}`,
+      `/graphql/%70${writer.slice(1)}`,
+      `/graphql/%70%67%6B%5F${writer.slice(4)}`,
+      `/graphql/%2570${writer.slice(1)}`,
+    ]) {
       const inPath = await fetch(`${server.url}${path}`, { method: 'POST', headers: bearer(reader), body: '{}' });
       expect(inPath.status).toBe(404);
       await inPath.arrayBuffer();
