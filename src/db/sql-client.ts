@@ -436,13 +436,17 @@ class PostgresClient implements SqlClient {
     }
   }
 
-  private async connectHealthClient(): Promise<pg.Client> {
+  private connectHealthClient(): Promise<pg.Client> {
     // The pool's own settings: the same server, credentials, connect and query timeouts.
     const client = new pg.Client(this.pool.options);
-    // A connection that breaks between pings must not crash the process; the next ping fails.
-    client.on('error', () => undefined);
-    await client.connect();
-    return client;
+    const connected = client.connect().then(() => client);
+    // A connection that breaks between pings (the database restarted, say) is dropped at once, so
+    // that the next ping connects anew instead of failing on it; and it must not crash the process.
+    client.on('error', () => {
+      if (this.health === connected) this.health = undefined;
+      void client.end().catch(() => undefined);
+    });
+    return connected;
   }
 
   async close(): Promise<void> {

@@ -246,6 +246,32 @@ describe.skipIf(!postgresTarget)('the status of an answer to an operation cut of
   });
 });
 
+describe.skipIf(!postgresTarget)('/readyz across a short outage', () => {
+  it('is 200 on the first probe once the database is back, though its connection broke meanwhile', async () => {
+    const database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
+    const direct = new URL(database.url);
+    const proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+    const proxied = new URL(database.url);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(proxy.port);
+    const server = await startServer(proxied.toString());
+    const readyz = async () => (await fetch(`${server.url}/readyz`)).status;
+    try {
+      expect(await readyz()).toBe(200);
+      // The connection /readyz keeps is cut while idle, and the database is back before the next probe.
+      proxy.setMode('reset');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      proxy.setMode('up');
+      expect(await readyz()).toBe(200);
+      expect(server.logs.filter((line) => line.msg === 'readiness check failed')).toEqual([]);
+    } finally {
+      await server.close();
+      await proxy.close();
+      await database.drop();
+    }
+  });
+});
+
 describe.skipIf(!postgresTarget)('a PostgreSQL that takes no writes (a standby, or a demoted primary)', () => {
   it('answers writes 503 SERVICE_UNAVAILABLE, not 500, and reads as usual', async () => {
     const database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
