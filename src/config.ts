@@ -12,49 +12,57 @@ const databaseUrl = z
     message: 'must be sqlite:<path> (e.g. sqlite:./data/people.sqlite, sqlite::memory:) or postgres://…',
   });
 
+/**
+ * A number written plainly in decimal: `0x10`, `1e3`, ` 5` or `Infinity` are refused, where
+ * JavaScript's Number() would read them. Within [min, max]; `fraction` allows digits after a point.
+ */
+const decimal = (min: number, max: number, { fraction = false } = {}) =>
+  z
+    .string()
+    .regex(
+      fraction ? /^\d+(\.\d+)?$/ : /^\d+$/,
+      fraction ? 'must be a decimal number, such as 12 or 0.5' : 'must be a whole number in decimal digits',
+    )
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
+
 /** Timers: at most a day (setTimeout and PostgreSQL's statement_timeout stop at 2^31 - 1 ms). */
 const MAX_TIMER_MS = 86_400_000;
-const milliseconds = (min: number) => z.coerce.number().int().min(min).max(MAX_TIMER_MS);
+const milliseconds = (min: number) => decimal(min, MAX_TIMER_MS);
+const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 
 const environmentSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  PORT: decimal(0, 65535).default(4000),
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: databaseUrl.default('sqlite:./data/people.sqlite'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
-  BODY_LIMIT_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .default(100 * 1024),
+  MAX_PAGE_SIZE: decimal(1, 1000).default(100),
+  BODY_LIMIT_BYTES: decimal(1024, UNBOUNDED).default(100 * 1024),
   SHUTDOWN_TIMEOUT_MS: milliseconds(0).default(10_000),
   // A client that sends its request slowly (slowloris) holds a connection only this long.
   REQUEST_TIMEOUT_MS: milliseconds(100).default(30_000),
   // Unset: OPERATION_TIMEOUT_MS + 1 s (see loadConfig).
   DATABASE_QUERY_TIMEOUT_MS: milliseconds(1).optional(),
   // PostgreSQL connections per process: replicas x this must stay below max_connections.
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(20),
+  DATABASE_POOL_SIZE: decimal(1, 1000).default(20),
   GRAPHQL_IDE: booleanFlag.optional(),
   GRAPHQL_INTROSPECTION: booleanFlag.optional(),
   GRAPHQL_STACKTRACES: booleanFlag.default(false),
   // Operation limits (README "Security and operations: limits"). Every query of this schema,
   // GraphiQL's introspection (depth 15, cost about 15,600) included, is well within them.
-  MAX_DEPTH: z.coerce.number().int().min(1).default(15),
-  MAX_ALIASES: z.coerce.number().int().min(0).default(15),
-  MAX_DIRECTIVES: z.coerce.number().int().min(0).default(50),
-  MAX_TOKENS: z.coerce.number().int().min(1).default(1000),
-  MAX_COST: z.coerce.number().int().min(1).default(20_000),
-  TOKEN_CACHE_TTL_MS: z.coerce.number().int().min(0).max(300_000).default(1_000),
+  MAX_DEPTH: decimal(1, UNBOUNDED).default(15),
+  MAX_ALIASES: decimal(0, UNBOUNDED).default(15),
+  MAX_DIRECTIVES: decimal(0, UNBOUNDED).default(50),
+  MAX_TOKENS: decimal(1, UNBOUNDED).default(1000),
+  MAX_COST: decimal(1, UNBOUNDED).default(20_000),
+  TOKEN_CACHE_TTL_MS: decimal(0, 300_000).default(1_000),
   OPERATION_TIMEOUT_MS: milliseconds(1).default(10_000),
   // Rate limiting per token (README "Rate limiting"); 0 turns it off, fractions are allowed.
-  RATE_LIMIT_PER_SECOND: z.coerce
-    .number()
-    .min(0)
-    .max(1e9)
+  RATE_LIMIT_PER_SECOND: decimal(0, 1e9, { fraction: true })
     .refine((rate) => rate === 0 || rate >= 0.001, 'must be 0 (off) or at least 0.001')
     .default(50),
-  RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1e9).default(100),
+  RATE_LIMIT_BURST: decimal(1, 1e9).default(100),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')

@@ -36,6 +36,11 @@ describe('node dist/main.js refuses invalid configuration', () => {
     ['SHUTDOWN_TIMEOUT_MS', '3000000000'],
     ['DATABASE_QUERY_TIMEOUT_MS', '3000000000'],
     ['DATABASE_POOL_SIZE', '0'],
+    // Numbers are plain decimals: what Number() would also read is refused.
+    ['PORT', '0x1290'],
+    ['PORT', '4.752e3'],
+    ['MAX_PAGE_SIZE', ' 5'],
+    ['RATE_LIMIT_PER_SECOND', '1e3'],
   ])('%s=%s: exits non-zero, names the variable on stderr, touches nothing', async (variable, value) => {
     const main = spawnMain({
       DATABASE_URL: database.url,
