@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
 import { killMain, spawnMain, startMain, type MainProcess } from '../helpers/main-process';
@@ -48,6 +48,8 @@ describe('node dist/main.js refuses invalid configuration', () => {
       HOST: '127.0.0.1',
       [variable]: value,
     });
+    // Should a value be accepted after all, the test fails without leaving a server running.
+    onTestFinished(() => killMain(main));
     const code = await main.exited;
 
     expect(code).not.toBe(0);
