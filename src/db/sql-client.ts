@@ -179,6 +179,14 @@ interface PendingWrite {
 const MAX_GROUP = 256;
 
 /**
+ * Reads handed to node-sqlite3 at once on the reader connection. It runs each call on a libuv
+ * thread-pool thread, and SQLite runs one statement at a time per connection: past two (one
+ * running, one ready to start), more only park pool threads on the connection's mutex, and the
+ * writer's steps wait in the pool's queue behind them. The rest wait here, in order.
+ */
+const MAX_READS_IN_FLIGHT = 2;
+
+/**
  * SQLite: reads on TypeORM's connection, writes on a second connection that owns the write lock.
  * Writes queue while a commit is in progress and then run together in one transaction (group
  * commit): one fsync for many requests. Each unit runs in its own savepoint, so a unit that fails
@@ -191,6 +199,9 @@ class SqliteClient implements SqlClient {
   private closed = false;
   /** The latest time writeTime gave (ISO strings order as the times they write). */
   private latestWriteTime = '';
+  private readsInFlight = 0;
+  private readonly waitingReads: (() => void)[] = [];
+  private readonly readsIdle: (() => void)[] = [];
 
   private constructor(
     private readonly reader: SqliteConnection,
@@ -237,7 +248,30 @@ class SqliteClient implements SqlClient {
     // see units not yet committed (and perhaps rolled back later): reads take their turn in the
     // write queue instead, between groups.
     if (this.reader === this.writer) return this.write((connection) => connection.all<T>(sql, params));
-    return this.reader.all<T>(sql, params);
+    if (this.readsInFlight >= MAX_READS_IN_FLIGHT) {
+      await new Promise<void>((resolve) => this.waitingReads.push(resolve));
+      // The slot was handed over by the read that finished: give it back if this one never starts.
+      try {
+        budget?.throwIfExpired();
+      } catch (error) {
+        this.releaseRead();
+        throw error;
+      }
+    } else {
+      this.readsInFlight += 1;
+    }
+    try {
+      return await this.reader.all<T>(sql, params);
+    } finally {
+      this.releaseRead();
+    }
+  }
+
+  /** Hands the read slot to the next waiting read, or frees it. */
+  private releaseRead(): void {
+    const next = this.waitingReads.shift();
+    if (next) next();
+    else if (--this.readsInFlight === 0) for (const idle of this.readsIdle.splice(0)) idle();
   }
 
   write<T>(work: (sql: SqlExecutor) => Promise<T>, budget?: OperationBudget): Promise<T> {
@@ -269,25 +303,31 @@ class SqliteClient implements SqlClient {
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
       await this.writer.exec('BEGIN IMMEDIATE');
+      // Each exec is a round trip through the thread pool and back through a busy event loop, so
+      // the statements that close one unit's savepoint travel with the next one's (or the COMMIT):
+      // `ending` is what the previous unit still needs, run first in the next exec.
+      let ending = '';
       for (const unit of group) {
         // Or while the transaction waited for the write lock: such a unit is never started either.
         if (unit.budget?.ranOut) {
           outcomes.push({ ok: false, value: unit.budget.timeoutError() });
           continue;
         }
-        await this.writer.exec('SAVEPOINT unit');
+        await this.writer.exec(`${ending}SAVEPOINT unit`);
         try {
           const value = await unit.work(this.writer);
           // The budget may have run out while the unit ran: then its statements are undone.
           if (unit.budget && !unit.budget.claimCommit()) throw unit.budget.timeoutError();
-          await this.writer.exec('RELEASE unit');
+          ending = 'RELEASE unit; ';
           outcomes.push({ ok: true, value });
         } catch (error) {
-          await this.writer.exec('ROLLBACK TO unit; RELEASE unit');
+          ending = 'ROLLBACK TO unit; RELEASE unit; ';
           outcomes.push({ ok: false, value: error });
         }
       }
-      await this.writer.exec('COMMIT');
+      // Should the RELEASE (or ROLLBACK TO) fail, the COMMIT does not run and the catch below
+      // rolls the whole group back, as it would have when the RELEASE ran alone.
+      await this.writer.exec(`${ending}COMMIT`);
     } catch (error) {
       // The transaction itself failed (disk, lock): nothing in the group was committed.
       await this.writer.exec('ROLLBACK').catch(() => undefined);
@@ -307,6 +347,8 @@ class SqliteClient implements SqlClient {
   async close(): Promise<void> {
     this.closed = true;
     await this.flushing;
+    // Reads still waiting for their turn prepare their statements when it comes: let them run first.
+    if (this.readsInFlight > 0) await new Promise<void>((resolve) => this.readsIdle.push(resolve));
     await this.reader.clearStatements();
     if (this.writer === this.reader) return;
     await this.writer.clearStatements();
