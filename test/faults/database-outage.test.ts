@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresTarget, type TestDatabase } from '../helpers/databases';
 import { printedAdminToken, startMain, stopMain, type MainProcess, killMain } from '../helpers/main-process';
+import type { Environment } from '../../src/config';
 import { startServer, type TestServer } from '../helpers/server';
 import { startTcpProxy, type ProxyMode, type TcpProxy } from '../helpers/tcp-proxy';
 
@@ -209,16 +210,27 @@ describe.skipIf(!postgresTarget)('database outage: PostgreSQL behind a TCP proxy
   });
 });
 
+/** A server on a fresh PostgreSQL database that it reaches through a TCP proxy the test can cut. */
+async function serverBehindProxy(environment: Environment = {}) {
+  const database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
+  const direct = new URL(database.url);
+  const proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+  const proxied = new URL(database.url);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String(proxy.port);
+  const server = await startServer(proxied.toString(), environment);
+  const close = async () => {
+    await server.close();
+    await proxy.close();
+    await database.drop();
+  };
+  return { server, proxy, close };
+}
+
 describe.skipIf(!postgresTarget)('the status of an answer to an operation cut off by an outage', () => {
   it('503 when the outage left no data; 200 with the field error when it left some', async () => {
-    const database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
-    const direct = new URL(database.url);
-    const proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
-    const proxied = new URL(database.url);
-    proxied.hostname = '127.0.0.1';
-    proxied.port = String(proxy.port);
     // The token stays cached through the outage, so that the operations reach their fields.
-    const server = await startServer(proxied.toString(), { TOKEN_CACHE_TTL_MS: '300000' });
+    const { server, proxy, close } = await serverBehindProxy({ TOKEN_CACHE_TTL_MS: '300000' });
     try {
       expect((await server.gql('{ people(first: 1) { totalCount } }')).status).toBe(200);
       proxy.setMode('reset');
@@ -239,22 +251,14 @@ describe.skipIf(!postgresTarget)('the status of an answer to an operation cut of
       const none = await server.gql('{ people(first: 1) { totalCount } }');
       expect(none).toMatchObject({ status: 503, body: { data: null, errors: [unavailable('people', 3)] } });
     } finally {
-      await server.close();
-      await proxy.close();
-      await database.drop();
+      await close();
     }
   });
 });
 
 describe.skipIf(!postgresTarget)('/readyz across a short outage', () => {
   it('is 200 on the first probe once the database is back, though its connection broke meanwhile', async () => {
-    const database = await (postgresTarget as NonNullable<typeof postgresTarget>).create();
-    const direct = new URL(database.url);
-    const proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
-    const proxied = new URL(database.url);
-    proxied.hostname = '127.0.0.1';
-    proxied.port = String(proxy.port);
-    const server = await startServer(proxied.toString());
+    const { server, proxy, close } = await serverBehindProxy();
     const readyz = async () => (await fetch(`${server.url}/readyz`)).status;
     try {
       expect(await readyz()).toBe(200);
@@ -265,9 +269,7 @@ describe.skipIf(!postgresTarget)('/readyz across a short outage', () => {
       expect(await readyz()).toBe(200);
       expect(server.logs.filter((line) => line.msg === 'readiness check failed')).toEqual([]);
     } finally {
-      await server.close();
-      await proxy.close();
-      await database.drop();
+      await close();
     }
   });
 });
