@@ -472,10 +472,15 @@ class PostgresClient implements SqlClient {
       await (await health).query('SELECT 1 AS ok');
     } catch (error) {
       // Reconnected on the next ping.
-      if (this.health === health) this.health = undefined;
-      void health.then((client) => client.end()).catch(() => undefined);
+      void this.discardHealth(health);
       throw error;
     }
+  }
+
+  /** Forgets a health connection (unless already replaced) and ends it. */
+  private discardHealth(health: Promise<pg.Client>): Promise<void> {
+    if (this.health === health) this.health = undefined;
+    return health.then((client) => client.end()).catch(() => undefined);
   }
 
   private connectHealthClient(): Promise<pg.Client> {
@@ -484,18 +489,13 @@ class PostgresClient implements SqlClient {
     const connected = client.connect().then(() => client);
     // A connection that breaks between pings (the database restarted, say) is dropped at once, so
     // that the next ping connects anew instead of failing on it; and it must not crash the process.
-    client.on('error', () => {
-      if (this.health === connected) this.health = undefined;
-      void client.end().catch(() => undefined);
-    });
+    client.on('error', () => void this.discardHealth(connected));
     return connected;
   }
 
   async close(): Promise<void> {
     // The pool belongs to TypeORM, which ends it when the DataSource is destroyed.
-    const health = this.health;
-    this.health = undefined;
-    await health?.then((client) => client.end()).catch(() => undefined);
+    if (this.health) await this.discardHealth(this.health);
   }
 }
 

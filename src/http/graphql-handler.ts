@@ -60,12 +60,13 @@ function sendError(
 /**
  * Refuses what is not a GraphQL request before anything is read: methods other than GET, POST,
  * HEAD and OPTIONS (405), and POST bodies that are not JSON (415; form posts and text/plain are
- * also how cross-site requests arrive, so they never reach the server at all) or are compressed
- * (415). Returns true when it answered. An unread body is drained so that the connection can be
+ * also how cross-site requests arrive, so they never reach the server at all), in a charset other
+ * than UTF-8, or compressed (415). Returns true when it answered. An unread body is drained so that the connection can be
  * reused.
  */
 function refuseProtocol(request: IncomingMessage, response: ServerResponse): boolean {
   const method = request.method ?? 'GET';
+  const charset = method === 'POST' ? otherCharset(request.headers['content-type'] ?? '') : undefined;
   if (method === 'OPTIONS') {
     response.writeHead(204, { allow: ALLOW });
     response.end();
@@ -85,12 +86,16 @@ function refuseProtocol(request: IncomingMessage, response: ServerResponse): boo
     const given = request.headers['content-type'];
     const problem = given ? `Unsupported Content-Type "${given.slice(0, 100)}"` : 'No Content-Type';
     sendError(response, 415, 'BAD_REQUEST', `${problem}: POST requests to /graphql must be application/json`);
-  } else if (method === 'POST' && otherCharset(request.headers['content-type'] ?? '') !== undefined) {
+  } else if (charset !== undefined) {
     // Decoded as UTF-8, a body in another charset would only fail later as "not JSON", or worse,
     // be stored with its characters mangled.
     request.resume();
-    const given = (otherCharset(request.headers['content-type'] ?? '') ?? '').slice(0, 100);
-    sendError(response, 415, 'BAD_REQUEST', `Unsupported charset "${given}": send the request body as UTF-8`);
+    sendError(
+      response,
+      415,
+      'BAD_REQUEST',
+      `Unsupported charset "${charset.slice(0, 100)}": send the request body as UTF-8`,
+    );
   } else if (method === 'POST' && isEncoded(request.headers['content-encoding'])) {
     // Read as it is, a compressed body would only fail later as "not valid UTF-8" or "not JSON".
     request.resume();
