@@ -8,7 +8,7 @@ import { badUserInput } from './errors';
 import { PersonConnectionResolver, PersonResolver } from './people/person.resolver';
 import { resolvePersonReference } from './people/person.reference';
 
-const FEDERATION_LINK = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])`;
+const FEDERATION_LINK = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])`;
 
 /**
  * Builds the type-graphql schema, then turns it into an Apollo Federation 2 subgraph: `Person` is

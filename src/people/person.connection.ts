@@ -1,7 +1,10 @@
-import { Field, Int, ObjectType } from 'type-graphql';
+import { Directive, Field, Int, ObjectType } from 'type-graphql';
 import { Person } from './person.entity';
 import type { PeopleFilter } from './person.inputs';
 
+// Shareable: other subgraphs of a federated graph define the same Relay type, and Federation 2
+// composes a value type defined in several subgraphs only when each marks it so.
+@Directive('@shareable')
 @ObjectType({ description: 'Relay page information.', simpleResolvers: true })
 export class PageInfo {
   @Field(() => Boolean)

@@ -26,6 +26,27 @@ describe('composition', () => {
     expect(result.supergraphSdl).toContain('type Person');
     expect(result.supergraphSdl).toContain('projects: [Project!]!');
   });
+
+  it('composes with another subgraph that has its own Relay PageInfo (a value type both define)', () => {
+    const ordersTypeDefs = parse(`
+      extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+      type PageInfo @shareable {
+        hasNextPage: Boolean!
+        hasPreviousPage: Boolean!
+        startCursor: String
+        endCursor: String
+      }
+      type Order @key(fields: "id") { id: ID! }
+      type OrderConnection { nodes: [Order!]! pageInfo: PageInfo! }
+      type Query { orders(first: Int): OrderConnection! }
+    `);
+    const result = composeServices([
+      { name: 'people', typeDefs: peopleTypeDefs, url: 'http://people.invalid/graphql' },
+      { name: 'orders', typeDefs: ordersTypeDefs, url: 'http://orders.invalid/graphql' },
+    ]);
+    expect(result.errors?.map((error) => error.message)).toBeUndefined();
+    expect(result.supergraphSdl).toContain('type PageInfo');
+  });
 });
 
 interface GatewayContext {
