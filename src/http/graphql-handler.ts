@@ -160,6 +160,10 @@ export async function handleGraphQL<TContext extends BaseContext>(
     buildContext: (budget: OperationBudget) => Promise<TContext>;
   },
 ): Promise<void> {
+  // Answers carry a token's data (or say whether a token works): no cache may keep them, the
+  // browser's own included, which `Authorization` alone does not keep out. (Apollo would send
+  // this from its cache-control plugin, which the service turns off.)
+  response.setHeader('cache-control', 'no-store');
   if (refuseProtocol(request, response)) return;
   let body: unknown;
   try {

@@ -53,6 +53,29 @@ describe('the /graphql protocol (sqlite)', () => {
     }
   });
 
+  it("marks every GraphQL answer Cache-Control: no-store, so no cache (the browser's included) keeps a token's data", async () => {
+    const person = '{ people(first: 1) { totalCount } }';
+    const answers = [
+      // a query over GET and over POST, its 401 without a token, and a refused request
+      await httpRequest(getUrl(person), { method: 'GET', headers: { ...auth, 'apollo-require-preflight': 'true' } }),
+      await httpRequest(server.graphqlUrl, {
+        headers: { 'content-type': 'application/json', ...auth },
+        body: JSON.stringify({ query: person }),
+      }),
+      await httpRequest(server.graphqlUrl, {
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: person }),
+      }),
+      await httpRequest(server.graphqlUrl, { headers: { 'content-type': 'text/plain' }, body: person }),
+    ];
+    expect(answers.map((answer) => [answer.status, answer.headers['cache-control']])).toEqual([
+      [200, 'no-store'],
+      [200, 'no-store'],
+      [401, 'no-store'],
+      [415, 'no-store'],
+    ]);
+  });
+
   it('answers a mutation over GET with 405 and Allow: POST, and does not run it', async () => {
     const mutation = 'mutation { createPerson(input: { email: "over-get@example.com" }) { id } }';
     const response = await httpRequest(getUrl(mutation), {
