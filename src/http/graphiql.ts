@@ -49,7 +49,9 @@ const IDE_HEADERS_PLACEHOLDER = JSON.stringify({ Authorization: 'Bearer pgk_...'
 
 const RENDER_OPTIONS: GraphiQLRenderOptions = {
   title: 'People Graph',
-  endpoint: '/graphql',
+  // Relative to the page: behind a reverse proxy that publishes the service under a path prefix
+  // (/people/graphql), the IDE posts to where it was loaded from, not to the host's /graphql.
+  endpoint: 'graphql',
   defaultQuery: IDE_EXAMPLE_QUERY,
   headers: IDE_HEADERS_PLACEHOLDER,
   defaultEditorToolsVisibility: 'headers',

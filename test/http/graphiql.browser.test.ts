@@ -1,4 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
+import http, { type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -122,7 +124,8 @@ describe('GET /graphql from a browser serves the GraphiQL page', () => {
     expect(JSON.parse(String(parsed.headers))).toEqual({ Authorization: 'Bearer pgk_...' });
     expect(parsed.defaultEditorToolsVisibility).toBe('headers');
     expect(parsed.isHeadersEditorEnabled).toBe(true);
-    expect(parsed.endpoint).toBe('/graphql');
+    // Relative, so that the IDE posts to the URL it was loaded from, behind a path prefix too.
+    expect(parsed.endpoint).toBe('graphql');
     expect(String(parsed.defaultQuery)).toMatch(/people\(first: 3\) \{\s+totalCount\s+nodes \{\s+email\s+firstName/);
   });
 
@@ -262,6 +265,39 @@ async function replaceEditorText(page: Page, editorSelector: string, text: strin
   await page.keyboard.insertText(text);
 }
 
+/**
+ * A reverse proxy that publishes the service under `/people/`: `/people/graphql` here is
+ * `/graphql` there, and any other path is the proxy's own 404.
+ */
+async function startPrefixProxy(target: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const proxy: Server = http.createServer((request, response) => {
+    const url = request.url ?? '/';
+    if (!url.startsWith('/people/')) {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end(`proxy: no route ${url}`);
+      return;
+    }
+    const upstream = http.request(
+      new URL(url.slice('/people'.length), target),
+      { method: request.method, headers: request.headers },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        proxy.closeAllConnections();
+        proxy.close(() => resolve());
+      }),
+  };
+}
+
 const QUERY_EDITOR = '.graphiql-query-editor .monaco-editor';
 const HEADERS_EDITOR = '.monaco-editor[data-uri$="headers.json"]';
 const RESPONSE_EDITOR = '.graphiql-response .monaco-editor';
@@ -398,4 +434,22 @@ describe.skipIf(!hasChromium)('the GraphiQL IDE in headless Chromium', () => {
     expect(problems).toEqual([]);
     await context.close();
   }, 120_000);
+
+  it('works behind a reverse proxy that publishes it under a path prefix: it posts where it was loaded from', async () => {
+    const proxy = await startPrefixProxy(server.url);
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const pageUrl = `${proxy.url}/people/graphql`;
+      // On load the IDE fetches the schema; with the placeholder token the service answers 401.
+      const introspected = page.waitForResponse((response) => response.request().method() === 'POST');
+      await page.goto(pageUrl);
+      const answer = await introspected;
+      expect([answer.url(), answer.status()]).toEqual([pageUrl, 401]);
+      expect(await answer.json()).toMatchObject({ errors: [{ extensions: { code: 'UNAUTHENTICATED' } }] });
+    } finally {
+      await context.close();
+      await proxy.close();
+    }
+  }, 60_000);
 });
