@@ -1,6 +1,8 @@
+import 'reflect-metadata';
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
+import { withoutSuggestion } from '../../src/operation-limits';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
 import { startServer, withServer, type TestServer } from '../helpers/server';
 
@@ -421,6 +423,34 @@ describe('field suggestions', () => {
         },
       ]);
       expect(JSON.stringify(answers)).not.toMatch(/Did you mean|firstName|EMAIL_ASC|"email"\?/);
+    });
+  });
+
+  it('are cut only where graphql-js puts them, the end, whatever the echoed values say', () => {
+    // A client's value echoed in a message, shaped like a suggestion or full of its words, is kept.
+    const echoed = `Variable "$n" got invalid value "Did you mean Did you mean "x"? Did you mean"; Int cannot represent non-integer value: "Did you mean"`;
+    expect(withoutSuggestion(echoed)).toBe(echoed);
+    expect(withoutSuggestion(`${echoed} Did you mean "first", "last", or "after"?`)).toBe(echoed);
+    expect(withoutSuggestion('Value "X" does not exist in "E" enum. Did you mean the enum value "A"?')).toBe(
+      'Value "X" does not exist in "E" enum.',
+    );
+  });
+
+  it('a 100 KB variable full of "Did you mean " is answered like any bad variable, in production', async () => {
+    // This one used to block the event loop for about 2 s (a pattern tried at every "Did you mean").
+    await withServer({ NODE_ENV: 'production' }, async (server) => {
+      const value = 'Did you mean '.repeat(7500);
+      const answer = await post(server, 'query($n: Int) { people(first: $n) { totalCount } }', { n: value });
+      expect(answer.status).toBe(400);
+      expect(answer.body).toEqual({
+        errors: [
+          {
+            message: `Variable "$n" got invalid value "${value}"; Int cannot represent non-integer value: "${value}"`,
+            locations: [{ line: 1, column: 7 }],
+            extensions: { code: 'BAD_USER_INPUT' },
+          },
+        ],
+      });
     });
   });
 });
