@@ -46,10 +46,13 @@ export function encodeCursor(order: PeopleOrder, person: Pick<Person, KeyPropert
 
 const ORDER_NAMES = new Set<string>(Object.values(PeopleOrder));
 
-/** Timestamps are stored as Date#toISOString writes them: a real instant, printed back the same. */
+/**
+ * Timestamps are stored as Date#toISOString writes them for years 0000-9999: a real instant,
+ * printed back the same in 24 characters (other years print as `+010000-…` or `-000001-…`).
+ */
 function isStoredTimestamp(value: string): boolean {
   const time = Date.parse(value);
-  return !Number.isNaN(time) && new Date(time).toISOString() === value;
+  return value.length === 24 && !Number.isNaN(time) && new Date(time).toISOString() === value;
 }
 
 /** Whether a value has the form the service stores for a key, and so could be in a cursor it made. */

@@ -12,6 +12,7 @@ import { normalizeEmail, validatePeopleFilter, validatePersonFields } from './pe
 
 const EXACT_FILTERS = ['organization', 'businessUnit', 'department', 'group', 'team'] as const;
 const ALL_COLUMNS = selectList(ALL_PERSON_FIELDS);
+const LAST_STORABLE_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 
 function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (char) => `\\${char}`);
@@ -232,7 +233,13 @@ export class PersonService {
       );
     }
     if (filter.updatedSince != null) {
-      conditions.push(`updated_at >= ${parameters.add(filter.updatedSince.toISOString())}`);
+      // Times are stored and compared as ISO text of years 0000-9999; a later instant prints as
+      // `+010000-…`, which sorts before them all. Nobody was updated after it.
+      conditions.push(
+        filter.updatedSince.getTime() > LAST_STORABLE_TIME
+          ? '1 = 0'
+          : `updated_at >= ${parameters.add(filter.updatedSince.toISOString())}`,
+      );
     }
     return conditions;
   }

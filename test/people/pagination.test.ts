@@ -365,6 +365,29 @@ describe.each(databaseTargets)('people pagination on $kind', (target) => {
     const zoned = new Date(Date.parse(earliest.updatedAt) + 2 * 3_600_000).toISOString().replace('Z', '+02:00');
     const sameInstant = await people({ first: 100, filter: { updatedSince: zoned } });
     expect(sameInstant.nodes).toEqual(atInstant.nodes);
+
+    // Finer than a millisecond: half a millisecond after the instant is after it (times are
+    // stored to the millisecond, so this selects from the next millisecond on).
+    const halfAfter = earliest.updatedAt.replace('Z', '5Z');
+    const afterHalf = await people({ first: 100, filter: { updatedSince: halfAfter } }, COUNTED);
+    expect(ids(afterHalf.nodes)).not.toContain(earliest.id);
+    expect(afterHalf.nodes).toEqual(afterInstant.nodes);
+    const exactly = await people({ first: 100, filter: { updatedSince: earliest.updatedAt.replace('Z', '000Z') } });
+    expect(exactly.nodes).toEqual(atInstant.nodes);
+  });
+
+  it('updatedSince after the last storable time (9999-12-31T23:59:59.999Z) matches nobody', async () => {
+    // Both are instants in year 10000 (the second once rounded up to the millisecond).
+    for (const updatedSince of ['9999-12-31T23:59:59-01:00', '9999-12-31T23:59:59.9995Z']) {
+      const answer = await server.gql(
+        'query($since: DateTimeISO) { people(filter: { updatedSince: $since }) { totalCount nodes { id } } }',
+        { since: updatedSince },
+      );
+      expect({ updatedSince, body: answer.body }).toEqual({
+        updatedSince,
+        body: { data: { people: { totalCount: 0, nodes: [] } } },
+      });
+    }
   });
 
   it('totalCount counts every match whatever page is asked for', async () => {
@@ -524,6 +547,8 @@ describe.each(databaseTargets)('people pagination on $kind', (target) => {
       ['a timestamp without milliseconds', 'UPDATED_AT_DESC', ['UPDATED_AT_DESC', '2024-05-06T07:08:09Z', ID]],
       ['a timestamp with an offset', 'CREATED_AT_ASC', ['CREATED_AT_ASC', '2024-05-06T07:08:09.010+00:00', ID]],
       ['a date alone', 'CREATED_AT_ASC', ['CREATED_AT_ASC', '2024-05-06', ID]],
+      ['a timestamp past year 9999', 'CREATED_AT_ASC', ['CREATED_AT_ASC', '+010000-01-01T00:00:00.000Z', ID]],
+      ['a timestamp before year 0', 'UPDATED_AT_DESC', ['UPDATED_AT_DESC', '-000001-01-01T00:00:00.000Z', ID]],
       ['an empty id', 'CREATED_AT_ASC', ['CREATED_AT_ASC', TIME, '']],
       ['an id longer than the column', 'UPDATED_AT_DESC', ['UPDATED_AT_DESC', TIME, `${ID}0`]],
       ['an id with a NUL', 'CREATED_AT_DESC', ['CREATED_AT_DESC', TIME, 'a\u0000b']],
