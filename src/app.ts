@@ -176,7 +176,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
         buildContext: async (budget) => {
           let identity;
           try {
-            identity = await authenticateRequest(tokens, request.headers.authorization);
+            identity = await authenticateRequest(tokens, request.headersDistinct.authorization);
             // Every operation of an authenticated token is charged; unauthenticated ones got 401 above.
             await enforceRateLimit(rateLimiter, config.rateLimit, identity.id);
           } catch (error) {

@@ -22,12 +22,20 @@ const FAILURE_MESSAGES = {
   revoked: 'Token revoked',
 } as const;
 
-/** Resolves the Bearer token of a request to its identity, or throws a coded 401. */
+/**
+ * Resolves the Bearer token of a request (the values of its Authorization headers) to its
+ * identity, or throws a coded 401.
+ */
 export async function authenticateRequest(
   tokens: TokenService,
-  authorization: string | undefined,
+  authorizations: readonly string[] | undefined,
 ): Promise<TokenIdentity> {
+  const [authorization] = authorizations ?? [];
   if (!authorization) throw unauthenticated('Authentication required: send "Authorization: Bearer <token>"', false);
+  // Node keeps only the first of several; a proxy that added its own would then disagree with the
+  // service about which token the request carries.
+  if (authorizations && authorizations.length > 1)
+    throw unauthenticated('Send one Authorization header, not several', true);
   const match = /^Bearer +(\S+) *$/i.exec(authorization);
   if (!match) throw unauthenticated('Malformed Authorization header; expected "Bearer <token>"', true);
   let result;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateToken } from '../../src/auth/token-format';
 import { databaseTargets, type TestDatabase } from '../helpers/databases';
+import { httpRequest } from '../helpers/http-request';
 import { startServer, type TestServer } from '../helpers/server';
 
 const QUERY = '{ people(first: 1) { nodes { email } } }';
@@ -82,6 +83,26 @@ describe.each(databaseTargets)('authentication and scopes on $kind', (target) =>
         expect(response.body).toEqual(unauthenticatedBody(MALFORMED_MESSAGE));
       },
     );
+
+    it('answers two Authorization headers with 401, whichever comes first: one of them would be ignored', async () => {
+      const valid = `Bearer ${server.adminToken}`;
+      for (const authorizations of [
+        [valid, 'Bearer garbage'],
+        ['Bearer garbage', valid],
+        [valid, valid],
+      ]) {
+        // node:http sends an array as one header line per value.
+        const response = await httpRequest(server.graphqlUrl, {
+          headers: { 'content-type': 'application/json', authorization: authorizations },
+          body: JSON.stringify({ query: QUERY }),
+        });
+        expect([response.status, response.headers['www-authenticate'], JSON.parse(response.text)]).toEqual([
+          401,
+          INVALID,
+          unauthenticatedBody('Send one Authorization header, not several'),
+        ]);
+      }
+    });
 
     it.each([['garbage'], ['pgk_'], [`pgk_${'A'.repeat(38)}`], ['pgk_short'], ['x'.repeat(5000)]])(
       'answers the garbage token %j with 401 "Invalid token"',

@@ -9,7 +9,7 @@ export interface HttpResponse {
 
 export interface HttpRequestOptions {
   method?: string;
-  headers?: Record<string, string | number>;
+  headers?: Record<string, string | number | string[]>;
   body?: Buffer | string;
   /** Streams the body in 16 KiB writes without a content-length (chunked transfer encoding). */
   chunked?: boolean;
