@@ -25,6 +25,7 @@ import {
 } from './errors';
 import { jitSchemaProvider } from './graphql-executor';
 import { answerClientError } from './http/client-errors';
+import { allowCrossOrigin } from './http/cors';
 import { isBrowserNavigation, loadGraphiQLPage } from './http/graphiql';
 import { handleGraphQL } from './http/graphql-handler';
 import { createRateLimiter, enforceRateLimit } from './http/rate-limit';
@@ -157,6 +158,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       }
     }
     if (path === '/graphql') {
+      allowCrossOrigin(request, response, config.corsOrigins);
       if (isBrowserNavigation(request)) {
         if (ide) return ide.serve(request, response);
         // Without this, a browser would be shown Apollo's CSRF refusal, which explains nothing.

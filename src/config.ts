@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { CorsOrigins } from './http/cors';
 import type { RateLimitSettings } from './http/rate-limit';
 import type { OperationLimitSettings } from './operation-limits';
 
@@ -25,6 +26,30 @@ const decimal = (min: number, max: number, { fraction = false } = {}) =>
     )
     .transform(Number)
     .pipe(z.number().min(min).max(max));
+
+/** An origin as browsers send it: scheme, host and port if any; no path, not even a trailing slash. */
+const isOrigin = (value: string) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+  } catch {
+    return false;
+  }
+};
+
+/** `*`, or a comma-separated list of exact origins (`https://app.example.com,http://localhost:5173`). */
+const corsOrigins = z
+  .string()
+  .transform((list) =>
+    list
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean),
+  )
+  .refine((origins) => (origins.length === 1 && origins[0] === '*') || origins.every(isOrigin), {
+    message: 'must be * or a comma-separated list of origins such as https://app.example.com (no path)',
+  })
+  .transform((origins): CorsOrigins => (origins[0] === '*' ? '*' : origins));
 
 /** Timers: at most a day (setTimeout and PostgreSQL's statement_timeout stop at 2^31 - 1 ms). */
 const MAX_TIMER_MS = 86_400_000;
@@ -68,6 +93,8 @@ const environmentSchema = z.object({
     .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
     .optional(),
   RATE_LIMIT_REDIS_PREFIX: z.string().max(200).default('people-graph:rate:'),
+  // Browser origins allowed to call the API (README "Calling it from a browser app").
+  CORS_ORIGINS: corsOrigins.default([]),
 });
 
 /** How much longer than an operation's budget a query may go unanswered by default. */
@@ -99,6 +126,8 @@ export interface Config {
   rateLimit: RateLimitSettings;
   /** How long a verified token is trusted before the database is asked again (0: every request). */
   tokenCacheTtlMs: number;
+  /** Origins whose pages may call the API from a browser (none by default). */
+  corsOrigins: CorsOrigins;
 }
 
 export class ConfigError extends Error {}
@@ -143,6 +172,7 @@ export function loadConfig(environment: Environment = process.env): Config {
     },
     operationTimeoutMs: env.OPERATION_TIMEOUT_MS,
     tokenCacheTtlMs: env.TOKEN_CACHE_TTL_MS,
+    corsOrigins: env.CORS_ORIGINS,
     rateLimit: {
       perSecond: env.RATE_LIMIT_PER_SECOND,
       burst: env.RATE_LIMIT_BURST,
