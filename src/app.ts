@@ -24,6 +24,7 @@ import {
   requestErrorsPlugin,
 } from './errors';
 import { jitSchemaProvider } from './graphql-executor';
+import { isDiscardingBody } from './http/body';
 import { answerClientError } from './http/client-errors';
 import { allowCrossOrigin } from './http/cors';
 import { isBrowserNavigation, loadGraphiQLPage } from './http/graphiql';
@@ -254,7 +255,9 @@ export async function createApp(config: Config, options: { logDestination?: Dest
   server.on('clientError', (error: NodeJS.ErrnoException, socket) =>
     answerClientError(error, socket, {
       requestTimeoutMs: config.requestTimeoutMs,
-      responseStarted: [...inFlight].some((response) => response.socket === socket && response.headersSent),
+      responseStarted:
+        isDiscardingBody(socket) ||
+        [...inFlight].some((response) => response.socket === socket && response.headersSent),
     }),
   );
 

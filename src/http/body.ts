@@ -5,13 +5,37 @@ export class MalformedBodyError extends Error {}
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** How much of a refused body is read and thrown away before its connection is closed instead. */
+const DISCARD_LIMIT_BYTES = 1024 * 1024;
+
+/** Sockets whose request was answered before its body was read, while the rest is thrown away. */
+const discarding = new WeakSet<object>();
+
 /**
- * Refuses a body over the limit. The rest of it is read and thrown away rather than left on the
- * socket: closing a socket that still has unread input resets the connection, and the client
- * would see a broken pipe instead of the 413.
+ * Whether the request on this socket has been answered and its body is being thrown away: Node
+ * may still time the request out, but it must not be answered twice.
  */
+export const isDiscardingBody = (socket: object): boolean => discarding.has(socket);
+
+/**
+ * Throws away the rest of a body the service answered without reading (a refused method, type or
+ * size), rather than leave it on the socket: closing a socket that still has unread input resets
+ * the connection, and the client would see a broken pipe instead of its answer. A client still
+ * sending after DISCARD_LIMIT_BYTES more has its connection closed.
+ */
+export function discardBody(request: IncomingMessage): void {
+  const { socket } = request;
+  discarding.add(socket);
+  let discarded = 0;
+  request.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > DISCARD_LIMIT_BYTES) socket.destroy();
+  });
+  request.on('end', () => discarding.delete(socket));
+}
+
 function tooLarge(request: IncomingMessage): BodyTooLargeError {
-  request.resume();
+  discardBody(request);
   return new BodyTooLargeError();
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqliteTarget, type TestDatabase } from '../helpers/databases';
 import { httpRequest } from '../helpers/http-request';
@@ -439,6 +440,67 @@ describe('requests node:http refuses before the service sees them (sqlite)', () 
     expect(answerOf(exchange.text).body).toEqual(coded('BAD_REQUEST', 'The request is not valid HTTP/1.1'));
     expect(exchange.ending).toBe('closed');
     expect((await server.gql('{ __typename }')).body).toEqual({ data: { __typename: 'Query' } });
+  });
+});
+
+/**
+ * Sends a POST that announces an endless body and streams it (64 KiB writes, waiting for the
+ * socket to drain) until the server closes the connection or `limitBytes` are sent; then waits
+ * for the server to answer or close, up to `waitMs`. Returns the bytes sent, what came back, and
+ * whether the server closed the connection.
+ */
+function streamEndlessBody(
+  port: number,
+  headers: Record<string, string>,
+  limitBytes: number,
+  waitMs: number,
+): Promise<{ sent: number; text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    const received: Buffer[] = [];
+    let sent = 0;
+    let closed = false;
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const done = () => resolve({ sent, text: Buffer.concat(received).toString('latin1'), closed });
+    socket.on('data', (data: Buffer) => received.push(data));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      closed = true;
+      clearTimeout(wait);
+      done();
+    });
+    let wait: NodeJS.Timeout | undefined;
+    const pump = () => {
+      while (!closed && sent < limitBytes) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) return void socket.once('drain', pump);
+      }
+      if (!closed) wait ??= setTimeout(() => socket.destroy(), waitMs);
+    };
+    socket.on('connect', () => {
+      const head = Object.entries({ ...headers, 'Content-Length': '100000000000' })
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
+      socket.write(`POST /graphql HTTP/1.1\r\nHost: localhost\r\n${head}\r\n`);
+      pump();
+    });
+  });
+}
+
+describe('a body far over the limit, still arriving (sqlite)', () => {
+  it('gets one answer, 413, and its connection is closed after 1 MiB more rather than read to the end', async () => {
+    await withServer({ REQUEST_TIMEOUT_MS: '2000' }, async (server) => {
+      const port = Number(new URL(server.url).port);
+      const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${server.adminToken}` };
+      // Past REQUEST_TIMEOUT_MS: a connection still open then would be timed out (408) as well.
+      const exchange = await streamEndlessBody(port, headers, 64 * 1024 * 1024, 3000);
+      const statuses = [...exchange.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((match) => Number(match[1]));
+      expect(statuses).toEqual([413]);
+      expect(exchange.closed).toBe(true);
+      // The server stopped reading long before the client's 64 MiB (socket buffers hold a few MiB).
+      expect(exchange.sent).toBeLessThan(32 * 1024 * 1024);
+      expect((await server.gql('{ __typename }')).body).toEqual({ data: { __typename: 'Query' } });
+    });
   });
 });
 
