@@ -12,7 +12,7 @@ import {
 import type { DestinationStream, Logger } from 'pino';
 import { authenticateRequest, scopePlugin } from './auth/context';
 import { looksLikeToken, mayHoldToken } from './auth/token-format';
-import { TokenService } from './auth/token.service';
+import { TokenService, type TokenIdentity } from './auth/token.service';
 import { ConfigError, type Config } from './config';
 import { Database } from './db/database';
 import {
@@ -145,7 +145,12 @@ export async function createApp(config: Config, options: { logDestination?: Dest
   /** Responses not yet finished: those still unsent when shutdown starts get `Connection: close`. */
   const inFlight = new Set<ServerResponse>();
 
-  async function route(request: IncomingMessage, response: ServerResponse, requestLogger: () => Logger): Promise<void> {
+  async function route(
+    request: IncomingMessage,
+    response: ServerResponse,
+    requestLogger: () => Logger,
+    identify: (identity: TokenIdentity) => void,
+  ): Promise<void> {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/healthz') return sendJson(response, 200, '{"status":"ok"}');
     if (path === '/readyz') {
@@ -180,6 +185,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
           let identity;
           try {
             identity = await authenticateRequest(tokens, request.headersDistinct.authorization);
+            identify(identity);
             // Every operation of an authenticated token is charged; unauthenticated ones got 401 above.
             await enforceRateLimit(rateLimiter, config.rateLimit, identity.id);
           } catch (error) {
@@ -215,7 +221,14 @@ export async function createApp(config: Config, options: { logDestination?: Dest
         typeof given === 'string' && REQUEST_ID_PATTERN.test(given) && !looksLikeToken(given) ? given : randomUUID();
       // Most requests log nothing: their child logger is made on first use.
       let child: Logger | undefined;
-      const requestLogger = () => (child ??= logger.child({ reqId: requestId }));
+      // Once authenticated, the request's lines name its token (id and name, never the secret),
+      // so that an operator can tell which client sent what.
+      let tokenFields: { tokenId: string; tokenName: string } | undefined;
+      const requestLogger = () => (child ??= logger.child({ reqId: requestId, ...tokenFields }));
+      const identify = (identity: TokenIdentity) => {
+        tokenFields = { tokenId: identity.id, tokenName: identity.name };
+        child = child?.child(tokenFields);
+      };
       response.setHeader('x-request-id', requestId);
       if (closing) response.setHeader('connection', 'close');
       inFlight.add(response);
@@ -244,7 +257,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
           );
         }
       });
-      route(request, response, requestLogger).catch((error: unknown) => {
+      route(request, response, requestLogger, identify).catch((error: unknown) => {
         requestLogger().error({ err: error }, 'request failed');
         if (!response.headersSent) sendJson(response, 500, errorBody('INTERNAL_SERVER_ERROR', 'Internal server error'));
         else response.destroy();

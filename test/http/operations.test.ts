@@ -2,7 +2,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseTargets, sqliteTarget, type TestDatabase } from '../helpers/databases';
 import { httpRequest } from '../helpers/http-request';
-import { startServer, type TestServer } from '../helpers/server';
+import { startServer, withServer, type TestServer } from '../helpers/server';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const CREATE = 'mutation Create($input: CreatePersonInput!) { createPerson(input: $input) { id email } }';
@@ -203,6 +203,30 @@ describe('HTTP routes, malformed requests and request ids (sqlite)', () => {
     expect(requestLine(generatedId)).toEqual([expect.objectContaining({ path: '/healthz', status: 200 })]);
     expect(requestLine(replacedId)).toEqual([expect.objectContaining({ path: '/healthz', status: 200 })]);
     expect(generatedId).not.toBe(replacedId);
+  });
+});
+
+describe('log lines of an authenticated request name its token (sqlite)', () => {
+  it('by id and name on the access line; a refused request names none', async () => {
+    await withServer({}, async (server) => {
+      const name = 'reporting-job';
+      const token = await server.createToken(['people:read'], { name });
+      const [{ id }] = (await server.app.tokens.list()).filter((listed) => listed.name === name);
+      const post = (headers: Record<string, string>, reqId: string) =>
+        fetch(server.graphqlUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-request-id': reqId, ...headers },
+          body: JSON.stringify({ query: '{ people(first: 1) { totalCount } }' }),
+        }).then((response) => response.text());
+      await post({ authorization: `Bearer ${token}` }, 'with-token');
+      await post({}, 'without-token');
+      const linesOf = (reqId: string) =>
+        server.logs
+          .filter((line) => line.reqId === reqId)
+          .map(({ msg, tokenId, tokenName }) => ({ msg, tokenId, tokenName }));
+      expect(linesOf('with-token')).toEqual([{ msg: 'request', tokenId: id, tokenName: name }]);
+      expect(linesOf('without-token')).toEqual([{ msg: 'request', tokenId: undefined, tokenName: undefined }]);
+    });
   });
 });
 
