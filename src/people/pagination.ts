@@ -27,15 +27,20 @@ export interface PageArgs {
   orderBy: PeopleOrder;
 }
 
-/** A validated page request: which way to read, how many rows, and from which position. */
+/** A validated page request: which way to read, how many rows, and between which positions. */
 export interface PageRequest {
   keys: KeyProperty[];
+  /** Whether the order itself is descending. */
+  descending: boolean;
   /** Whether the rows are read in descending key order (already flipped for backward pages). */
   readDescending: boolean;
+  /** A page of the last rows (`last`, or `before` alone), read from the end of its window. */
   backward: boolean;
   size: number;
-  /** Key values of the row the page starts after (forward) or ends before (backward). */
-  position: string[] | null;
+  /** Key values of the row the window starts after (`after`), if any. */
+  after: string[] | null;
+  /** Key values of the row the window ends before (`before`), if any. */
+  before: string[] | null;
 }
 
 /** Cursors are opaque to clients: base64url of the order name and the row's key values. */
@@ -95,17 +100,19 @@ function checkSize(size: number, argument: string, maxPageSize: number): number 
   return size;
 }
 
+/**
+ * As Relay's connection spec has it: `after` and `before` bound a window of the order (either,
+ * both or neither), and `first` takes its first rows, `last` its last ones. With no size, a page
+ * is the window's first rows, or its last when only `before` is given.
+ */
 export function toPageRequest(args: PageArgs, maxPageSize: number): PageRequest {
   const { first, after, last, before, orderBy } = args;
   if (first != null && last != null) throw badUserInput('Give either "first" or "last", not both', 'first');
-  if (after != null && before != null) throw badUserInput('Give either "after" or "before", not both', 'after');
-  const backward = last != null || (first == null && before != null);
-  if (backward && after != null) throw badUserInput('"after" goes with "first", not "last"', 'after');
-  if (!backward && before != null) throw badUserInput('"before" goes with "last", not "first"', 'before');
+  const backward = last != null || (first == null && before != null && after == null);
   const { keys, descending } = ORDER_KEYS[orderBy];
-  const cursor = backward ? before : after;
   return {
     keys,
+    descending,
     readDescending: backward ? !descending : descending,
     backward,
     // The default never exceeds the configured maximum: a request that names no size is never refused.
@@ -114,6 +121,7 @@ export function toPageRequest(args: PageArgs, maxPageSize: number): PageRequest 
       backward ? 'last' : 'first',
       maxPageSize,
     ),
-    position: cursor == null ? null : decodeCursor(cursor, orderBy, backward ? 'before' : 'after'),
+    after: after == null ? null : decodeCursor(after, orderBy, 'after'),
+    before: before == null ? null : decodeCursor(before, orderBy, 'before'),
   };
 }

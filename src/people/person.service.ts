@@ -89,11 +89,12 @@ export class PersonService {
     const parameters = new Parameters();
     const conditions = this.filterConditions(args.filter, parameters);
     const keyColumns = page.keys.map(columnOf);
-    if (page.position) {
-      const positions = page.position.map((value) => parameters.add(value));
-      // A row-value comparison walks the (key, id) index from the cursor: no OFFSET, no rescans.
-      conditions.push(`(${keyColumns.join(', ')}) ${page.readDescending ? '<' : '>'} (${positions.join(', ')})`);
-    }
+    // Row-value comparisons walk the (key, id) index from a cursor: no OFFSET, no rescans. Rows
+    // after a cursor come later in the order: greater keys, or smaller ones in a descending order.
+    const bound = (values: string[], comparison: '<' | '>') =>
+      `(${keyColumns.join(', ')}) ${comparison} (${values.map((value) => parameters.add(value)).join(', ')})`;
+    if (page.after) conditions.push(bound(page.after, page.descending ? '<' : '>'));
+    if (page.before) conditions.push(bound(page.before, page.descending ? '>' : '<'));
     const direction = page.readDescending ? 'DESC' : 'ASC';
     const rows = await this.sql.all<Person>(
       `SELECT ${selectList([...fields, ...page.keys])} FROM person` +
@@ -122,9 +123,11 @@ export class PersonService {
       nodes,
       filter: args.filter ?? null,
       totalCount: 0, // replaced by the totalCount resolver, which counts only when selected
+      // Relay: more rows of the window on the side the page was read towards; on the other side,
+      // a cursor there says that rows exist beyond it.
       pageInfo: {
-        hasNextPage: page.backward ? page.position !== null : hasMore,
-        hasPreviousPage: page.backward ? hasMore : page.position !== null,
+        hasNextPage: page.backward ? page.before !== null : hasMore,
+        hasPreviousPage: page.backward ? hasMore : page.after !== null,
         get startCursor() {
           return cursorOf(nodes[0]);
         },
