@@ -345,13 +345,21 @@ describe.each(databaseTargets)('property-based input checks on $kind', (target) 
       }
       expect(realCursors.length).toBeGreaterThan(5);
       const base64url = (text: string) => Buffer.from(text).toString('base64url');
+      // An altered cursor decodes to bytes of this database's own rows (their times and ids), so
+      // whether it is still valid may differ between databases: such inputs are checked on each
+      // database but left out of the comparison between them.
+      const alteredCursors = new Set<string>();
       const cursor = fc.oneof(
         { weight: 4, arbitrary: fc.constantFrom(...realCursors) },
         {
           weight: 1,
           arbitrary: fc
             .tuple(fc.constantFrom(...realCursors), fc.nat(), fc.string({ unit: 'binary', minLength: 1, maxLength: 2 }))
-            .map(([real, at, insert]) => real.slice(0, at % real.length) + insert + real.slice((at % real.length) + 1)),
+            .map(([real, at, insert]) => {
+              const altered = real.slice(0, at % real.length) + insert + real.slice((at % real.length) + 1);
+              alteredCursors.add(altered);
+              return altered;
+            }),
         },
         { weight: 1, arbitrary: hostileShortText },
         { weight: 1, arbitrary: fc.jsonValue().map((value) => base64url(JSON.stringify(value) ?? 'null')) },
@@ -456,25 +464,29 @@ describe.each(databaseTargets)('property-based input checks on $kind', (target) 
           const texts = ['organization', 'businessUnit', 'department', 'group', 'team', 'search']
             .map((key) => filter[key])
             .filter((value): value is string => typeof value === 'string');
-          const backward = last != null || (first == null && before != null);
+          const backward = last != null || (first == null && before != null && after == null);
           const pageSize = (backward ? last : first) ?? 25;
           const mustRefuse =
             (first != null && !isInt(first)) ||
             (last != null && !isInt(last)) ||
             (first != null && last != null) ||
-            (after != null && before != null) ||
             (orderBy != null && !(ORDERS as readonly string[]).includes(orderBy)) ||
             (isInt(pageSize) && ((pageSize as number) < 1 || (pageSize as number) > MAX_PAGE_SIZE)) ||
             texts.some(hasUnstorableCharacter) ||
             (typeof filter.search === 'string' && [...filter.search].length > MAX_EMAIL_LENGTH);
 
           const [code] = codesOf(response);
+          const hasAlteredCursor = [after, before].some(
+            (value) => typeof value === 'string' && alteredCursors.has(value),
+          );
           list.push(
-            code
-              ? `refused ${code}`
-              : filter.updatedSince === undefined
-                ? `total ${(response.body.data?.people as { totalCount: number }).totalCount}`
-                : 'answered',
+            hasAlteredCursor
+              ? 'altered cursor (not compared)'
+              : code
+                ? `refused ${code}`
+                : filter.updatedSince === undefined
+                  ? `total ${(response.body.data?.people as { totalCount: number }).totalCount}`
+                  : 'answered',
           );
           if (mustRefuse || code !== undefined) {
             // Variables the schema rejects may give one error each; all of them are BAD_USER_INPUT.
