@@ -162,8 +162,10 @@ export async function handleGraphQL<TContext extends BaseContext>(
 ): Promise<void> {
   // Answers carry a token's data (or say whether a token works): no cache may keep them, the
   // browser's own included, which `Authorization` alone does not keep out. (Apollo would send
-  // this from its cache-control plugin, which the service turns off.)
-  response.setHeader('cache-control', 'no-store');
+  // this from its cache-control plugin, which the service turns off.) Only GET answers can be
+  // stored at all: a POST's never is without explicit freshness, and the header measurably slowed
+  // every POST of the benchmark.
+  if (request.method === 'GET' || request.method === 'HEAD') response.setHeader('cache-control', 'no-store');
   if (refuseProtocol(request, response)) return;
   let body: unknown;
   try {

@@ -54,26 +54,31 @@ describe('the /graphql protocol (sqlite)', () => {
     }
   });
 
-  it("marks every GraphQL answer Cache-Control: no-store, so no cache (the browser's included) keeps a token's data", async () => {
-    const person = '{ people(first: 1) { totalCount } }';
+  it("marks GET answers Cache-Control: no-store, so no cache (the browser's included) keeps a token's data", async () => {
+    const query = '{ people(first: 1) { totalCount } }';
+    const get = (headers: Record<string, string>) => httpRequest(getUrl(query), { method: 'GET', headers });
     const answers = [
-      // a query over GET and over POST, its 401 without a token, and a refused request
-      await httpRequest(getUrl(person), { method: 'GET', headers: { ...auth, 'apollo-require-preflight': 'true' } }),
-      await httpRequest(server.graphqlUrl, {
-        headers: { 'content-type': 'application/json', ...auth },
-        body: JSON.stringify({ query: person }),
-      }),
-      await httpRequest(server.graphqlUrl, {
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ query: person }),
-      }),
-      await httpRequest(server.graphqlUrl, { headers: { 'content-type': 'text/plain' }, body: person }),
+      // data, a 401 without a token, a CSRF refusal, and HEAD
+      await get({ ...auth, 'apollo-require-preflight': 'true' }),
+      await get({ 'apollo-require-preflight': 'true' }),
+      await get(auth),
+      await httpRequest(getUrl(query), { method: 'HEAD', headers: { ...auth, 'apollo-require-preflight': 'true' } }),
     ];
     expect(answers.map((answer) => [answer.status, answer.headers['cache-control']])).toEqual([
       [200, 'no-store'],
-      [200, 'no-store'],
       [401, 'no-store'],
-      [415, 'no-store'],
+      [400, 'no-store'],
+      [200, 'no-store'],
+    ]);
+    // A POST's answer is never stored without explicit freshness (RFC 9111), and gets none.
+    const posted = await httpRequest(server.graphqlUrl, {
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify({ query }),
+    });
+    expect([posted.status, posted.headers['cache-control'], posted.headers.expires]).toEqual([
+      200,
+      undefined,
+      undefined,
     ]);
   });
 
