@@ -24,7 +24,7 @@ import {
   requestErrorsPlugin,
 } from './errors';
 import { jitSchemaProvider } from './graphql-executor';
-import { isDiscardingBody } from './http/body';
+import { discardBody, isDiscardingBody } from './http/body';
 import { answerClientError } from './http/client-errors';
 import { allowCrossOrigin } from './http/cors';
 import { isBrowserNavigation, loadGraphiQLPage } from './http/graphiql';
@@ -255,6 +255,10 @@ export async function createApp(config: Config, options: { logDestination?: Dest
             { method: request.method, path: loggedPath(request) },
             'request aborted: the connection closed before the response was sent',
           );
+        } else if (!request.complete) {
+          // Answered before its body was read (a refusal, /healthz, a 404, a GET with a body):
+          // the rest is thrown away within its limit, and the request is not answered again.
+          discardBody(request);
         }
       });
       route(request, response, requestLogger, identify).catch((error: unknown) => {

@@ -147,8 +147,11 @@ export function operationLimits(limits: OperationLimitSettings, maxPageSize: num
   };
 }
 
-/** graphql-js's suggestion: ` Did you mean "a"?`, `"a" or "b"?`, `"a", "b", or "c"?`, enum values too. */
-const SUGGESTION = /^ Did you mean (?:the enum value )?"\w+"(?:(?:, |,? or )"\w+")*\?$/;
+/**
+ * graphql-js's suggestion: ` Did you mean "a"?`, `"a" or "b"?`, `"a", "b", or "c"?`, of enum
+ * values (`the enum value "A"`) and of types to spread (`to use an inline fragment on "Person"`).
+ */
+const SUGGESTION = /^ Did you mean (?:the enum value |to use an inline fragment on )?"\w+"(?:(?:, |,? or )"\w+")*\?$/;
 
 /**
  * The message without graphql-js's "Did you mean ...?". graphql-js only ever appends it, so it is

@@ -25,6 +25,7 @@ export const isDiscardingBody = (socket: object): boolean => discarding.has(sock
  */
 export function discardBody(request: IncomingMessage): void {
   const { socket } = request;
+  if (discarding.has(socket)) return;
   discarding.add(socket);
   let discarded = 0;
   request.on('data', (chunk: Buffer) => {

@@ -5,7 +5,9 @@ export type CorsOrigins = readonly string[] | '*';
 
 /** What a browser app sends besides the CORS-safelisted headers. */
 const ALLOWED_HEADERS =
-  'authorization, content-type, accept, apollo-require-preflight, x-apollo-operation-name, x-request-id';
+  'authorization, content-type, accept, apollo-require-preflight, x-apollo-operation-name, x-request-id, ' +
+  // Apollo Client sends these when given a name and version.
+  'apollographql-client-name, apollographql-client-version';
 /** Response headers a page's script may read: the request id, and those of 401, 429 and 503. */
 const EXPOSED_HEADERS = 'x-request-id, retry-after, www-authenticate';
 /** How long a browser may reuse a preflight's answer (Chromium caps it at 2 hours). */
@@ -23,7 +25,8 @@ export function allowCrossOrigin(request: IncomingMessage, response: ServerRespo
   // The answer depends on the Origin header whenever CORS is on, listed or not.
   response.setHeader('vary', 'origin');
   const { origin } = request.headers;
-  if (!origin || (origins !== '*' && !origins.includes(origin))) return;
+  // One origin only: Node joins repeated Origin headers with commas, which no origin contains.
+  if (!origin || origin.includes(',') || (origins !== '*' && !origins.includes(origin))) return;
   response.setHeader('access-control-allow-origin', origin);
   if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) {
     response.setHeader('access-control-allow-methods', 'GET, POST');

@@ -149,6 +149,11 @@ async function renderPage(): Promise<GraphiQLPage> {
   const gzipped: Representation = { body: await promisify(gzip)(identity), etag: `"${hash}-gzip"` };
   // Sent with 200 and 304 alike (RFC 9110 15.4.5); the same URL answers JSON to API clients.
   const cacheHeaders = { 'cache-control': 'no-cache', vary: 'Accept, Accept-Encoding' };
+  // CORS may already vary the answer by Origin (allowCrossOrigin): that stays in the list.
+  const varyOf = (response: ServerResponse) => {
+    const earlier = response.getHeader('vary');
+    return earlier === undefined ? cacheHeaders.vary : `${String(earlier)}, ${cacheHeaders.vary}`;
+  };
   const pageHeaders = {
     ...cacheHeaders,
     'content-type': 'text/html; charset=utf-8',
@@ -162,12 +167,13 @@ async function renderPage(): Promise<GraphiQLPage> {
       const useGzip = acceptsEncoding(request.headers['accept-encoding'], 'gzip');
       const chosen = useGzip ? gzipped : plain;
       if (matchesIfNoneMatch(request.headers['if-none-match'], chosen.etag)) {
-        response.writeHead(304, { ...cacheHeaders, etag: chosen.etag });
+        response.writeHead(304, { ...cacheHeaders, vary: varyOf(response), etag: chosen.etag });
         response.end();
         return;
       }
       response.writeHead(200, {
         ...pageHeaders,
+        vary: varyOf(response),
         etag: chosen.etag,
         ...(useGzip ? { 'content-encoding': 'gzip' } : {}),
         'content-length': chosen.body.length,

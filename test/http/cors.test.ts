@@ -47,7 +47,8 @@ describe('CORS_ORIGINS (sqlite)', () => {
       'access-control-allow-origin': APP,
       'access-control-allow-methods': 'GET, POST',
       'access-control-allow-headers':
-        'authorization, content-type, accept, apollo-require-preflight, x-apollo-operation-name, x-request-id',
+        'authorization, content-type, accept, apollo-require-preflight, x-apollo-operation-name, x-request-id, ' +
+        'apollographql-client-name, apollographql-client-version',
       'access-control-max-age': '600',
       vary: 'origin',
     });
@@ -88,6 +89,15 @@ describe('CORS_ORIGINS (sqlite)', () => {
     expect([plain.status, corsHeaders(plain.headers)]).toEqual([200, { vary: 'origin' }]);
   });
 
+  it('the IDE page keeps Origin in its Vary, beside Accept and Accept-Encoding', async () => {
+    const page = await httpRequest(server.graphqlUrl, { method: 'GET', headers: { origin: APP, accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(corsHeaders(page.headers)).toMatchObject({
+      'access-control-allow-origin': APP,
+      vary: 'origin, Accept, Accept-Encoding',
+    });
+  });
+
   it('CORS_ORIGINS=*: any origin, still without credentials', async () => {
     await withServer({ CORS_ORIGINS: '*' }, async (anyOrigin) => {
       const response = await httpRequest(anyOrigin.graphqlUrl, {
@@ -96,6 +106,12 @@ describe('CORS_ORIGINS (sqlite)', () => {
       });
       expect(response.headers['access-control-allow-origin']).toBe('https://elsewhere.example.test');
       expect(response.headers['access-control-allow-credentials']).toBeUndefined();
+      // Two Origin headers (Node joins them) are no origin at all.
+      const twice = await httpRequest(anyOrigin.graphqlUrl, {
+        method: 'OPTIONS',
+        headers: { origin: ['https://a.example.test', 'https://b.example.test'], ...PREFLIGHT },
+      });
+      expect(twice.headers['access-control-allow-origin']).toBeUndefined();
     });
   });
 

@@ -434,6 +434,12 @@ describe('field suggestions', () => {
     expect(withoutSuggestion('Value "X" does not exist in "E" enum. Did you mean the enum value "A"?')).toBe(
       'Value "X" does not exist in "E" enum.',
     );
+    // `{ _entities(representations: []) { id } }` names the entity types it could spread.
+    expect(
+      withoutSuggestion(
+        'Cannot query field "id" on type "_Entity". Did you mean to use an inline fragment on "Person"?',
+      ),
+    ).toBe('Cannot query field "id" on type "_Entity".');
   });
 
   it('a 100 KB variable full of "Did you mean " is answered like any bad variable, in production', async () => {

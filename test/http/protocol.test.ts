@@ -509,6 +509,55 @@ describe('a body far over the limit, still arriving (sqlite)', () => {
   });
 });
 
+/** Writes `bytes`, then collects what comes back until the server closes, or `waitMs` pass. */
+function collectUntilClosed(port: number, bytes: Buffer, waitMs: number): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' }, () => socket.write(bytes));
+    const received: Buffer[] = [];
+    const finish = (closed: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ text: Buffer.concat(received).toString('latin1'), closed });
+    };
+    const timer = setTimeout(() => finish(false), waitMs);
+    socket.on('data', (data: Buffer) => received.push(data));
+    socket.on('error', () => undefined);
+    socket.on('close', () => finish(true));
+  });
+}
+
+describe('a request answered before its body arrived, whose body then stalls (sqlite)', () => {
+  it.each([
+    ['a path that is not served', 'POST', '/nowhere', 404],
+    ['/healthz', 'POST', '/healthz', 200],
+    ['OPTIONS /graphql', 'OPTIONS', '/graphql', 204],
+    ['a body that is not JSON', 'POST', '/graphql', 415],
+  ])(
+    '%s: answered once, never again with 408 when its body does not arrive in time',
+    async (_name, method, target, status) => {
+      await withServer({ REQUEST_TIMEOUT_MS: '1000' }, async (server) => {
+        // Announces 1000 bytes of body and sends 9, then waits.
+        const request = rawRequest({
+          method,
+          target,
+          headers: [
+            ['Host', 'localhost'],
+            ['Content-Type', status === 415 ? 'text/plain' : 'application/json'],
+            ['Content-Length', '1000'],
+          ],
+          body: '{"query":',
+          contentLength: false,
+        });
+        // Past REQUEST_TIMEOUT_MS (checked every quarter of it), the connection is closed, with
+        // nothing more written on it.
+        const exchange = await collectUntilClosed(Number(new URL(server.url).port), request, 5_000);
+        const statuses = [...exchange.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((match) => Number(match[1]));
+        expect([statuses, exchange.closed]).toEqual([[status], true]);
+      });
+    },
+  );
+});
+
 describe('REQUEST_TIMEOUT_MS (sqlite)', () => {
   it('answers 408 and closes the connection of a client that does not finish its body in time', async () => {
     await withServer({ REQUEST_TIMEOUT_MS: '1000' }, async (server) => {
