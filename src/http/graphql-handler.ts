@@ -163,8 +163,7 @@ export async function handleGraphQL<TContext extends BaseContext>(
   // Answers carry a token's data (or say whether a token works): no cache may keep them, the
   // browser's own included, which `Authorization` alone does not keep out. (Apollo would send
   // this from its cache-control plugin, which the service turns off.) Only GET answers can be
-  // stored at all: a POST's never is without explicit freshness, and the header measurably slowed
-  // every POST of the benchmark.
+  // stored at all: a POST's never is without explicit freshness.
   if (request.method === 'GET' || request.method === 'HEAD') response.setHeader('cache-control', 'no-store');
   if (refuseProtocol(request, response)) return;
   let body: unknown;
