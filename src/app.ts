@@ -255,11 +255,13 @@ export async function createApp(config: Config, options: { logDestination?: Dest
             { method: request.method, path: loggedPath(request) },
             'request aborted: the connection closed before the response was sent',
           );
-        } else if (!request.complete) {
-          // Answered before its body was read (a refusal, /healthz, a 404, a GET with a body):
-          // the rest is thrown away within its limit, and the request is not answered again.
-          discardBody(request);
         }
+      });
+      // Answered before its body was read (a refusal, /healthz, a 404, a GET with a body): the
+      // rest is thrown away within its limit, and the request is not answered again. On
+      // 'prefinish', before Node's own 'finish' handler discards the body unseen and unbounded.
+      response.once('prefinish', () => {
+        if (!request.complete) discardBody(request);
       });
       route(request, response, requestLogger, identify).catch((error: unknown) => {
         requestLogger().error({ err: error }, 'request failed');

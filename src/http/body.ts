@@ -18,14 +18,13 @@ const discarding = new WeakSet<object>();
 export const isDiscardingBody = (socket: object): boolean => discarding.has(socket);
 
 /**
- * Throws away the rest of a body the service answered without reading (a refused method, type or
- * size), rather than leave it on the socket: closing a socket that still has unread input resets
+ * Throws away the rest of a body whose request was answered before it was read (a refusal, a
+ * body over the limit, `/healthz`, a 404), rather than leave it on the socket: closing a socket that still has unread input resets
  * the connection, and the client would see a broken pipe instead of its answer. A client still
  * sending after DISCARD_LIMIT_BYTES more has its connection closed.
  */
 export function discardBody(request: IncomingMessage): void {
   const { socket } = request;
-  if (discarding.has(socket)) return;
   discarding.add(socket);
   let discarded = 0;
   request.on('data', (chunk: Buffer) => {
@@ -35,11 +34,6 @@ export function discardBody(request: IncomingMessage): void {
   request.on('end', () => discarding.delete(socket));
 }
 
-function tooLarge(request: IncomingMessage): BodyTooLargeError {
-  discardBody(request);
-  return new BodyTooLargeError();
-}
-
 /**
  * Reads the request body as strict UTF-8, refusing it as soon as it passes `limitBytes`. Plain
  * stream events rather than an async iterator: this runs for every request, and the iterator's
@@ -47,7 +41,7 @@ function tooLarge(request: IncomingMessage): BodyTooLargeError {
  */
 export function readBody(request: IncomingMessage, limitBytes: number): Promise<string> {
   const declared = Number(request.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limitBytes) return Promise.reject(tooLarge(request));
+  if (Number.isFinite(declared) && declared > limitBytes) return Promise.reject(new BodyTooLargeError());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -57,7 +51,7 @@ export function readBody(request: IncomingMessage, limitBytes: number): Promise<
     };
     const onData = (chunk: Buffer) => {
       received += chunk.length;
-      if (received > limitBytes) settle(() => reject(tooLarge(request)));
+      if (received > limitBytes) settle(() => reject(new BodyTooLargeError()));
       else chunks.push(chunk);
     };
     const onEnd = () =>

@@ -4,7 +4,7 @@ import Negotiator from 'negotiator';
 import type { Logger } from 'pino';
 import { errorBody, timeoutMessage } from '../errors';
 import { OperationBudget } from '../operation-budget';
-import { BodyTooLargeError, discardBody, MalformedBodyError, readBody } from './body';
+import { BodyTooLargeError, MalformedBodyError, readBody } from './body';
 
 /** The methods /graphql answers: GET and POST (GraphQL), HEAD (the IDE page, or GET without a body), OPTIONS. */
 const ALLOW = 'GET, POST, HEAD, OPTIONS';
@@ -61,8 +61,8 @@ function sendError(
  * Refuses what is not a GraphQL request before anything is read: methods other than GET, POST,
  * HEAD and OPTIONS (405), and POST bodies that are not JSON (415; form posts and text/plain are
  * also how cross-site requests arrive, so they never reach the server at all), in a charset other
- * than UTF-8, or compressed (415). Returns true when it answered. An unread body is thrown away
- * (discardBody), so that the connection can be reused.
+ * than UTF-8, or compressed (415). Returns true when it answered. The unread body is thrown away
+ * once the answer is sent (discardBody, for every early answer), so the connection can be reused.
  */
 function refuseProtocol(request: IncomingMessage, response: ServerResponse): boolean {
   const method = request.method ?? 'GET';
@@ -71,7 +71,6 @@ function refuseProtocol(request: IncomingMessage, response: ServerResponse): boo
     response.writeHead(204, { allow: ALLOW });
     response.end();
   } else if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') {
-    discardBody(request);
     sendError(
       response,
       405,
@@ -82,14 +81,12 @@ function refuseProtocol(request: IncomingMessage, response: ServerResponse): boo
       },
     );
   } else if (method === 'POST' && !JSON_CONTENT_TYPE.test(request.headers['content-type'] ?? '')) {
-    discardBody(request);
     const given = request.headers['content-type'];
     const problem = given ? `Unsupported Content-Type "${given.slice(0, 100)}"` : 'No Content-Type';
     sendError(response, 415, 'BAD_REQUEST', `${problem}: POST requests to /graphql must be application/json`);
   } else if (charset !== undefined) {
     // Decoded as UTF-8, a body in another charset would only fail later as "not JSON", or worse,
     // be stored with its characters mangled.
-    discardBody(request);
     sendError(
       response,
       415,
@@ -98,7 +95,6 @@ function refuseProtocol(request: IncomingMessage, response: ServerResponse): boo
     );
   } else if (method === 'POST' && isEncoded(request.headers['content-encoding'])) {
     // Read as it is, a compressed body would only fail later as "not valid UTF-8" or "not JSON".
-    discardBody(request);
     const given = (request.headers['content-encoding'] ?? '').slice(0, 100);
     sendError(
       response,

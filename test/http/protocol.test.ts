@@ -449,13 +449,14 @@ describe('requests node:http refuses before the service sees them (sqlite)', () 
 });
 
 /**
- * Sends a POST that announces an endless body and streams it (64 KiB writes, waiting for the
+ * Sends a POST to `target` that announces an endless body and streams it (64 KiB writes, waiting for the
  * socket to drain) until the server closes the connection or `limitBytes` are sent; then waits
  * for the server to answer or close, up to `waitMs`. Returns the bytes sent, what came back, and
  * whether the server closed the connection.
  */
 function streamEndlessBody(
   port: number,
+  target: string,
   headers: Record<string, string>,
   limitBytes: number,
   waitMs: number,
@@ -486,45 +487,35 @@ function streamEndlessBody(
       const head = Object.entries({ ...headers, 'Content-Length': '100000000000' })
         .map(([name, value]) => `${name}: ${value}\r\n`)
         .join('');
-      socket.write(`POST /graphql HTTP/1.1\r\nHost: localhost\r\n${head}\r\n`);
+      socket.write(`POST ${target} HTTP/1.1\r\nHost: localhost\r\n${head}\r\n`);
       pump();
     });
   });
 }
 
-describe('a body far over the limit, still arriving (sqlite)', () => {
-  it('gets one answer, 413, and its connection is closed after 1 MiB more rather than read to the end', async () => {
-    await withServer({ REQUEST_TIMEOUT_MS: '2000' }, async (server) => {
-      const port = Number(new URL(server.url).port);
-      const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${server.adminToken}` };
-      // Past REQUEST_TIMEOUT_MS: a connection still open then would be timed out (408) as well.
-      const exchange = await streamEndlessBody(port, headers, 64 * 1024 * 1024, 3000);
-      const statuses = [...exchange.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((match) => Number(match[1]));
-      expect(statuses).toEqual([413]);
-      expect(exchange.closed).toBe(true);
-      // The server stopped reading long before the client's 64 MiB (socket buffers hold a few MiB).
-      expect(exchange.sent).toBeLessThan(32 * 1024 * 1024);
-      expect((await server.gql('{ __typename }')).body).toEqual({ data: { __typename: 'Query' } });
-    });
-  });
+describe('an endless body, answered before it is read (sqlite)', () => {
+  it.each([
+    ['over the limit', '/graphql', 'application/json', 413],
+    ['not JSON', '/graphql', 'text/plain', 415],
+    ['to a path that is not served', '/nowhere', 'application/json', 404],
+  ])(
+    '%s (POST %s, %s): one answer, %i, and the connection closed after 1 MiB more rather than read to the end',
+    async (_name, target, contentType, status) => {
+      await withServer({ REQUEST_TIMEOUT_MS: '2000' }, async (server) => {
+        const port = Number(new URL(server.url).port);
+        const headers = { 'Content-Type': contentType, Authorization: `Bearer ${server.adminToken}` };
+        // Past REQUEST_TIMEOUT_MS: a connection still open then would be timed out (408) as well.
+        const exchange = await streamEndlessBody(port, target, headers, 64 * 1024 * 1024, 3000);
+        const statuses = [...exchange.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((match) => Number(match[1]));
+        expect(statuses).toEqual([status]);
+        expect(exchange.closed).toBe(true);
+        // The server stopped reading long before the client's 64 MiB (socket buffers hold a few MiB).
+        expect(exchange.sent).toBeLessThan(32 * 1024 * 1024);
+        expect((await server.gql('{ __typename }')).body).toEqual({ data: { __typename: 'Query' } });
+      });
+    },
+  );
 });
-
-/** Writes `bytes`, then collects what comes back until the server closes, or `waitMs` pass. */
-function collectUntilClosed(port: number, bytes: Buffer, waitMs: number): Promise<{ text: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' }, () => socket.write(bytes));
-    const received: Buffer[] = [];
-    const finish = (closed: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ text: Buffer.concat(received).toString('latin1'), closed });
-    };
-    const timer = setTimeout(() => finish(false), waitMs);
-    socket.on('data', (data: Buffer) => received.push(data));
-    socket.on('error', () => undefined);
-    socket.on('close', () => finish(true));
-  });
-}
 
 describe('a request answered before its body arrived, whose body then stalls (sqlite)', () => {
   it.each([
@@ -550,9 +541,11 @@ describe('a request answered before its body arrived, whose body then stalls (sq
         });
         // Past REQUEST_TIMEOUT_MS (checked every quarter of it), the connection is closed, with
         // nothing more written on it.
-        const exchange = await collectUntilClosed(Number(new URL(server.url).port), request, 5_000);
-        const statuses = [...exchange.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((match) => Number(match[1]));
-        expect([statuses, exchange.closed]).toEqual([[status], true]);
+        const exchange = await sendRaw(Number(new URL(server.url).port), request, {
+          timeoutMs: 5_000,
+          untilClosed: true,
+        });
+        expect([exchange.statuses, exchange.ending]).toEqual([[status], 'closed']);
       });
     },
   );

@@ -55,6 +55,8 @@ export interface SendOptions {
   abortAfterMs?: number;
   /** How long to wait for the server to answer or close. */
   timeoutMs?: number;
+  /** Waits for the server to close, rather than ending when it goes quiet after an answer. */
+  untilClosed?: boolean;
 }
 
 const STATUS_LINE = /(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g;
@@ -93,7 +95,7 @@ export function sendRaw(port: number, bytes: Buffer, options: SendOptions = {}):
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       clearTimeout(quiet);
-      quiet = setTimeout(() => finish('answered'), QUIET_MS);
+      if (!options.untilClosed) quiet = setTimeout(() => finish('answered'), QUIET_MS);
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ECONNRESET' || error.code === 'EPIPE') reset = true;
