@@ -72,6 +72,16 @@ function loggedPath(request: IncomingMessage): string {
     .join('/');
 }
 
+/**
+ * A response's 'prefinish' listener (one function for all, so nothing is made per request). A
+ * request answered before its body was read (a refusal, /healthz, a 404, a GET with a body) has
+ * the rest thrown away within its limit, and is not answered again. On 'prefinish', before Node's
+ * own 'finish' handler would discard the body unseen and unbounded.
+ */
+function discardUnreadBody(this: ServerResponse): void {
+  if (!this.req.complete) discardBody(this.req);
+}
+
 function sendJson(response: ServerResponse, status: number, body: string): void {
   response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
   response.end(body);
@@ -257,12 +267,7 @@ export async function createApp(config: Config, options: { logDestination?: Dest
           );
         }
       });
-      // Answered before its body was read (a refusal, /healthz, a 404, a GET with a body): the
-      // rest is thrown away within its limit, and the request is not answered again. On
-      // 'prefinish', before Node's own 'finish' handler discards the body unseen and unbounded.
-      response.once('prefinish', () => {
-        if (!request.complete) discardBody(request);
-      });
+      response.on('prefinish', discardUnreadBody);
       route(request, response, requestLogger, identify).catch((error: unknown) => {
         requestLogger().error({ err: error }, 'request failed');
         if (!response.headersSent) sendJson(response, 500, errorBody('INTERNAL_SERVER_ERROR', 'Internal server error'));
