@@ -23,7 +23,7 @@ import {
   outageOf,
   requestErrorsPlugin,
 } from './errors';
-import { jitSchemaProvider } from './graphql-executor';
+import { jitExecution } from './graphql-executor';
 import { discardBody, isDiscardingBody } from './http/body';
 import { answerClientError } from './http/client-errors';
 import { allowCrossOrigin } from './http/cors';
@@ -123,8 +123,9 @@ export async function createApp(config: Config, options: { logDestination?: Dest
   const rateLimiter = await createRateLimiter(config.rateLimit, logger);
 
   const limits = operationLimits(config.limits, config.maxPageSize);
+  const jit = jitExecution(await buildPeopleSchema());
   const apollo = new ApolloServer<PeopleContext>({
-    gateway: jitSchemaProvider(await buildPeopleSchema()),
+    gateway: jit.gateway,
     parseOptions: limits.parseOptions,
     validationRules: limits.validationRules,
     introspection: config.introspection,
@@ -143,6 +144,8 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       ApolloServerPluginInlineTraceDisabled(),
       scopePlugin,
       requestErrorsPlugin,
+      // Runs operations on graphql-jit (see jitExecution).
+      jit.plugin,
       // "Did you mean ...?" reveals the schema: hidden in production or without introspection.
       ...(config.production || !config.introspection ? [hideSuggestionsPlugin] : []),
     ],

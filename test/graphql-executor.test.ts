@@ -1,4 +1,5 @@
-import type { GatewayExecutor, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
+import { ApolloServer } from '@apollo/server';
+import type { GatewayExecutor, GatewayGraphQLRequestContext, GatewayInterface } from '@apollo/server-gateway-interface';
 import {
   buildSchema,
   execute,
@@ -9,7 +10,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { jitSchemaProvider } from '../src/graphql-executor';
+import { jitExecution } from '../src/graphql-executor';
 
 /**
  * The graphql-jit executor must answer exactly as graphql-js would: same data, same errors with
@@ -56,7 +57,9 @@ describe('the graphql-jit executor answers as graphql-js does', () => {
 
   beforeAll(async () => {
     schema = testSchema();
-    const loaded = await jitSchemaProvider(schema).load({ apollo: { graphRef: 'test', keyHash: undefined } } as never);
+    const loaded = await jitExecution(schema).gateway.load({
+      apollo: { graphRef: 'test', keyHash: undefined },
+    } as never);
     executor = loaded.executor!;
   });
 
@@ -102,5 +105,77 @@ describe('the graphql-jit executor answers as graphql-js does', () => {
     const { expected, first } = await both('query A { people { email } }', {}, 'B');
     expect(first).toEqual(expected);
     expect(first.json).toEqual({ errors: [{ message: 'Unknown operation named "B".' }] });
+  });
+});
+
+describe('inside Apollo', () => {
+  /** A real Apollo Server on jitExecution, counting resolver runs and calls of the gateway executor. */
+  async function apolloOnJit() {
+    const schema = testSchema();
+    const runs = { person: 0, broken: 0, executor: 0 };
+    const fields = schema.getQueryType()!.getFields();
+    const { person, broken } = { person: fields.person.resolve!, broken: fields.broken.resolve! };
+    fields.person.resolve = (...args) => ((runs.person += 1), person(...args));
+    fields.broken.resolve = (...args) => ((runs.broken += 1), broken(...args));
+    const { gateway, plugin } = jitExecution(schema);
+    const countingGateway: GatewayInterface = {
+      ...gateway,
+      load: async (options) => {
+        const { executor } = await gateway.load(options);
+        return { executor: (requestContext) => ((runs.executor += 1), executor!(requestContext)) };
+      },
+    };
+    const apollo = new ApolloServer({
+      gateway: countingGateway,
+      plugins: [plugin],
+      includeStacktraceInErrorResponses: false,
+    });
+    await apollo.start();
+    return { apollo, runs };
+  }
+
+  /** The single result of an operation run through Apollo's whole request pipeline. */
+  async function answer(apollo: ApolloServer, query: string) {
+    const response = await apollo.executeOperation({ query });
+    if (response.body.kind !== 'single') throw new Error('expected a single result');
+    return { status: response.http.status, result: response.body.singleResult };
+  }
+
+  it('answers an operation without errors from the plugin, never calling the executor', async () => {
+    const { apollo, runs } = await apolloOnJit();
+    try {
+      expect(await answer(apollo, '{ person(email: "ada@example.com") { email team } }')).toEqual({
+        status: undefined,
+        result: { data: { person: { email: 'ada@example.com', team: 'Engines' } } },
+      });
+      expect(runs).toEqual({ person: 1, broken: 0, executor: 0 });
+    } finally {
+      await apollo.stop();
+    }
+  });
+
+  it('runs an operation with errors once, and Apollo formats its errors', async () => {
+    const { apollo, runs } = await apolloOnJit();
+    try {
+      expect(await answer(apollo, '{ person(email: "ada@example.com") { email } broken { email } }')).toEqual({
+        status: undefined,
+        result: {
+          data: { person: { email: 'ada@example.com' }, broken: null },
+          // The code is Apollo's: graphql-jit's error has none.
+          errors: [
+            {
+              message: 'disk on fire',
+              locations: [{ line: 1, column: 46 }],
+              path: ['broken'],
+              extensions: { code: 'INTERNAL_SERVER_ERROR' },
+            },
+          ],
+        },
+      });
+      // The executor handed Apollo the plugin's result: no resolver ran a second time.
+      expect(runs).toEqual({ person: 1, broken: 1, executor: 1 });
+    } finally {
+      await apollo.stop();
+    }
   });
 });
