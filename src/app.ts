@@ -142,10 +142,11 @@ export async function createApp(config: Config, options: { logDestination?: Dest
       ApolloServerPluginLandingPageDisabled(),
       // Federated tracing is for Apollo's hosted reporting, which this service does not use.
       ApolloServerPluginInlineTraceDisabled(),
+      // Runs operations on graphql-jit (see jitExecution). First: Apollo asks the plugins for a
+      // response one after the other, and this is the one that answers.
+      jit.plugin,
       scopePlugin,
       requestErrorsPlugin,
-      // Runs operations on graphql-jit (see jitExecution).
-      jit.plugin,
       // "Did you mean ...?" reveals the schema: hidden in production or without introspection.
       ...(config.production || !config.introspection ? [hideSuggestionsPlugin] : []),
     ],
