@@ -6,8 +6,9 @@
  * subgraph) with plain resolvers that run the baseline's own SQL (bench/stores.ts). None of the
  * service's code runs: no type-graphql, TypeORM, graphql-jit, authentication, rate limits, time
  * budget, request ids or operation limits. It answers the read workloads (people and person), so
- * that a run shows how much of the gap to the bare baseline is the stack's own floor, and how much
- * the service adds on top of it.
+ * that a run shows where the stack as Apollo is usually deployed (its execution step included,
+ * which the service skips: see src/graphql-executor.ts) stands against the bare baseline and the
+ * service.
  */
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
