@@ -118,7 +118,7 @@ interface OperationToRun {
   context: BaseContext;
 }
 
-type Executor = (operation: OperationToRun) => Promise<ExecutionResult> | ExecutionResult;
+type Executor = (operation: OperationToRun) => Promise<ExecutionResult>;
 
 /** Runs a request on graphql-js itself. */
 function executeOnGraphQLJs(schema: GraphQLSchema, { document, request, context }: OperationToRun) {
@@ -191,9 +191,9 @@ const NO_HTTP_CHANGES: HTTPGraphQLHead = { headers: new HeaderMap() };
  *
  * So the plugin runs the operation first, in `responseForOperation` (Apollo's documented hook for
  * answering in place of its execution, which response caches use), and answers with the result
- * when it has no errors. A result with errors goes through Apollo's execution step after all,
- * without running again: the gateway executor hands Apollo the result the plugin left for it, and
- * Apollo formats the errors, calls `didEncounterErrors` and sets the HTTP status exactly as for
+ * when it has no errors. A result with errors (or a failure) goes through Apollo's execution step
+ * after all, without running again: the gateway executor hands Apollo what the plugin left for it,
+ * and Apollo formats the errors, calls `didEncounterErrors` and sets the HTTP status exactly as for
  * any other operation. The gateway executor runs an operation itself only when no plugin did.
  * Plugins' `executionDidStart` hooks run only for results with errors; this service has none.
  */
@@ -202,19 +202,27 @@ export function jitExecution(schema: GraphQLSchema): {
   plugin: ApolloServerPlugin;
 } {
   const run = jitExecutor(schema);
-  /** Results with errors, from the plugin to the gateway executor, by the request's context value. */
-  const resultsWithErrors = new WeakMap<object, ExecutionResult>();
+  /**
+   * Outcomes the plugin did not answer with (a result with errors, or a failure), from the plugin
+   * to the gateway executor, by the request's context value (Apollo makes one per operation).
+   */
+  const unanswered = new WeakMap<object, Promise<ExecutionResult>>();
   const executor: GatewayExecutor = async (requestContext) => {
-    const result = resultsWithErrors.get(requestContext.context);
-    if (!result) return run(requestContext);
-    resultsWithErrors.delete(requestContext.context);
-    return result;
+    const outcome = unanswered.get(requestContext.context);
+    if (!outcome) return run(requestContext);
+    unanswered.delete(requestContext.context);
+    return outcome;
   };
   const listener: GraphQLRequestListener<BaseContext> = {
     async responseForOperation({ document, operation, operationName, request, contextValue }) {
-      const result = await run({ document, operation, operationName, request, context: contextValue });
-      if (!result.errors?.length) return { http: NO_HTTP_CHANGES, body: { kind: 'single', singleResult: result } };
-      resultsWithErrors.set(contextValue, result);
+      const outcome = run({ document, operation, operationName, request, context: contextValue });
+      try {
+        const result = await outcome;
+        if (!result.errors?.length) return { http: NO_HTTP_CHANGES, body: { kind: 'single', singleResult: result } };
+      } catch {
+        // A failure, too, is Apollo's execution step's to report: the executor hands it over.
+      }
+      unanswered.set(contextValue, outcome);
       return null;
     },
   };

@@ -178,4 +178,35 @@ describe('inside Apollo', () => {
       await apollo.stop();
     }
   });
+
+  it('lets Apollo answer an operation that failed, as its own execution step would', async () => {
+    const { apollo, runs } = await apolloOnJit();
+    try {
+      // graphql-js throws for variables that are not an object (Apollo's HTTP layer refuses them
+      // before, but a direct caller can pass them): the failure reaches Apollo's execution step.
+      const response = await apollo.executeOperation({
+        query: 'query A { person(email: "ada@example.com") { email } }',
+        operationName: 'B',
+        variables: 'not an object' as never,
+      });
+      expect({ status: response.http.status, body: response.body }).toEqual({
+        status: 500,
+        body: {
+          kind: 'single',
+          singleResult: {
+            errors: [
+              {
+                message:
+                  'Variables must be provided as an Object where each property is a variable value. Perhaps look to see if an unparsed JSON string was provided.',
+                extensions: { code: 'INTERNAL_SERVER_ERROR' },
+              },
+            ],
+          },
+        },
+      });
+      expect(runs).toEqual({ person: 0, broken: 0, executor: 1 });
+    } finally {
+      await apollo.stop();
+    }
+  });
 });
