@@ -9,7 +9,7 @@ import {
   type ExecutionResult,
   type GraphQLSchema,
 } from 'graphql';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jitExecution } from '../src/graphql-executor';
 
 /**
@@ -134,79 +134,71 @@ describe('inside Apollo', () => {
     return { apollo, runs };
   }
 
+  let apollo: ApolloServer;
+  let runs: Awaited<ReturnType<typeof apolloOnJit>>['runs'];
+  beforeEach(async () => {
+    ({ apollo, runs } = await apolloOnJit());
+  });
+  afterEach(() => apollo.stop());
+
   /** The single result of an operation run through Apollo's whole request pipeline. */
-  async function answer(apollo: ApolloServer, query: string) {
+  async function answer(query: string) {
     const response = await apollo.executeOperation({ query });
     if (response.body.kind !== 'single') throw new Error('expected a single result');
     return { status: response.http.status, result: response.body.singleResult };
   }
 
   it('answers an operation without errors from the plugin, never calling the executor', async () => {
-    const { apollo, runs } = await apolloOnJit();
-    try {
-      expect(await answer(apollo, '{ person(email: "ada@example.com") { email team } }')).toEqual({
-        status: undefined,
-        result: { data: { person: { email: 'ada@example.com', team: 'Engines' } } },
-      });
-      expect(runs).toEqual({ person: 1, broken: 0, executor: 0 });
-    } finally {
-      await apollo.stop();
-    }
+    expect(await answer('{ person(email: "ada@example.com") { email team } }')).toEqual({
+      status: undefined,
+      result: { data: { person: { email: 'ada@example.com', team: 'Engines' } } },
+    });
+    expect(runs).toEqual({ person: 1, broken: 0, executor: 0 });
   });
 
   it('runs an operation with errors once, and Apollo formats its errors', async () => {
-    const { apollo, runs } = await apolloOnJit();
-    try {
-      expect(await answer(apollo, '{ person(email: "ada@example.com") { email } broken { email } }')).toEqual({
-        status: undefined,
-        result: {
-          data: { person: { email: 'ada@example.com' }, broken: null },
-          // The code is Apollo's: graphql-jit's error has none.
+    expect(await answer('{ person(email: "ada@example.com") { email } broken { email } }')).toEqual({
+      status: undefined,
+      result: {
+        data: { person: { email: 'ada@example.com' }, broken: null },
+        // The code is Apollo's: graphql-jit's error has none.
+        errors: [
+          {
+            message: 'disk on fire',
+            locations: [{ line: 1, column: 46 }],
+            path: ['broken'],
+            extensions: { code: 'INTERNAL_SERVER_ERROR' },
+          },
+        ],
+      },
+    });
+    // The executor handed Apollo the plugin's result: no resolver ran a second time.
+    expect(runs).toEqual({ person: 1, broken: 1, executor: 1 });
+  });
+
+  it('lets Apollo answer an operation that failed, as its own execution step would', async () => {
+    // graphql-js throws for variables that are not an object (Apollo's HTTP layer refuses them
+    // before, but a direct caller can pass them): the failure reaches Apollo's execution step.
+    const response = await apollo.executeOperation({
+      query: 'query A { person(email: "ada@example.com") { email } }',
+      operationName: 'B',
+      variables: 'not an object' as never,
+    });
+    expect({ status: response.http.status, body: response.body }).toEqual({
+      status: 500,
+      body: {
+        kind: 'single',
+        singleResult: {
           errors: [
             {
-              message: 'disk on fire',
-              locations: [{ line: 1, column: 46 }],
-              path: ['broken'],
+              message:
+                'Variables must be provided as an Object where each property is a variable value. Perhaps look to see if an unparsed JSON string was provided.',
               extensions: { code: 'INTERNAL_SERVER_ERROR' },
             },
           ],
         },
-      });
-      // The executor handed Apollo the plugin's result: no resolver ran a second time.
-      expect(runs).toEqual({ person: 1, broken: 1, executor: 1 });
-    } finally {
-      await apollo.stop();
-    }
-  });
-
-  it('lets Apollo answer an operation that failed, as its own execution step would', async () => {
-    const { apollo, runs } = await apolloOnJit();
-    try {
-      // graphql-js throws for variables that are not an object (Apollo's HTTP layer refuses them
-      // before, but a direct caller can pass them): the failure reaches Apollo's execution step.
-      const response = await apollo.executeOperation({
-        query: 'query A { person(email: "ada@example.com") { email } }',
-        operationName: 'B',
-        variables: 'not an object' as never,
-      });
-      expect({ status: response.http.status, body: response.body }).toEqual({
-        status: 500,
-        body: {
-          kind: 'single',
-          singleResult: {
-            errors: [
-              {
-                message:
-                  'Variables must be provided as an Object where each property is a variable value. Perhaps look to see if an unparsed JSON string was provided.',
-                extensions: { code: 'INTERNAL_SERVER_ERROR' },
-              },
-            ],
-          },
-        },
-      });
-      expect(runs).toEqual({ person: 0, broken: 0, executor: 1 });
-    } finally {
-      await apollo.stop();
-    }
+      },
+    });
+    expect(runs).toEqual({ person: 0, broken: 0, executor: 1 });
   });
 });
