@@ -60,6 +60,9 @@ export interface SendOptions {
 }
 
 const STATUS_LINE = /(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g;
+
+/** The status of every response in what a server sent back. */
+export const statusesOf = (text: string): number[] => [...text.matchAll(STATUS_LINE)].map((match) => Number(match[1]));
 /** After an answer, this long without more bytes ends the exchange (a kept-alive connection). */
 const QUIET_MS = 250;
 
@@ -77,8 +80,12 @@ export function sendRaw(port: number, bytes: Buffer, options: SendOptions = {}):
       clearTimeout(quiet);
       socket.destroy();
       const text = Buffer.concat(chunks).toString('latin1');
-      const statuses = [...text.matchAll(STATUS_LINE)].map((match) => Number(match[1]));
-      resolve({ statuses, ending: reset && ending === 'closed' ? 'reset' : ending, head: text.slice(0, 300), text });
+      resolve({
+        statuses: statusesOf(text),
+        ending: reset && ending === 'closed' ? 'reset' : ending,
+        head: text.slice(0, 300),
+        text,
+      });
     };
     const timer = setTimeout(() => finish('timeout'), options.timeoutMs ?? 15_000);
     socket.on('connect', () => {
