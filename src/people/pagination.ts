@@ -32,8 +32,6 @@ export interface PageRequest {
   keys: KeyProperty[];
   /** Whether the order itself is descending. */
   descending: boolean;
-  /** Whether the rows are read in descending key order (already flipped for backward pages). */
-  readDescending: boolean;
   /** A page of the last rows (`last`, or `before` alone), read from the end of its window. */
   backward: boolean;
   size: number;
@@ -113,7 +111,6 @@ export function toPageRequest(args: PageArgs, maxPageSize: number): PageRequest 
   return {
     keys,
     descending,
-    readDescending: backward ? !descending : descending,
     backward,
     // The default never exceeds the configured maximum: a request that names no size is never refused.
     size: checkSize(

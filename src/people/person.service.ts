@@ -95,7 +95,8 @@ export class PersonService {
       `(${keyColumns.join(', ')}) ${comparison} (${values.map((value) => parameters.add(value)).join(', ')})`;
     if (page.after) conditions.push(bound(page.after, page.descending ? '<' : '>'));
     if (page.before) conditions.push(bound(page.before, page.descending ? '>' : '<'));
-    const direction = page.readDescending ? 'DESC' : 'ASC';
+    // A backward page reads its window from the end: against the order.
+    const direction = page.backward !== page.descending ? 'DESC' : 'ASC';
     const rows = await this.sql.all<Person>(
       `SELECT ${selectList([...fields, ...page.keys])} FROM person` +
         (conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '') +
