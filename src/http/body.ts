@@ -19,9 +19,10 @@ export const isDiscardingBody = (socket: object): boolean => discarding.has(sock
 
 /**
  * Throws away the rest of a body whose request was answered before it was read (a refusal, a
- * body over the limit, `/healthz`, a 404), rather than leave it on the socket: closing a socket that still has unread input resets
- * the connection, and the client would see a broken pipe instead of its answer. A client still
- * sending after DISCARD_LIMIT_BYTES more has its connection closed.
+ * body over the limit, `/healthz`, a 404), rather than leave it on the socket: closing a socket
+ * that still has unread input resets the connection, and the client would see a broken pipe
+ * instead of its answer. A client still sending after DISCARD_LIMIT_BYTES more has its connection
+ * closed.
  */
 export function discardBody(request: IncomingMessage): void {
   const { socket } = request;

@@ -62,7 +62,7 @@ function sendError(
  * HEAD and OPTIONS (405), and POST bodies that are not JSON (415; form posts and text/plain are
  * also how cross-site requests arrive, so they never reach the server at all), in a charset other
  * than UTF-8, or compressed (415). Returns true when it answered. The unread body is thrown away
- * once the answer is sent (discardBody, for every early answer), so the connection can be reused.
+ * once the answer is sent (app.ts does it for every early answer), so the connection can be reused.
  */
 function refuseProtocol(request: IncomingMessage, response: ServerResponse): boolean {
   const method = request.method ?? 'GET';
